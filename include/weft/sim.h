@@ -1,0 +1,169 @@
+/* weft/sim.h: the deterministic simulator: a reactor with a virtual clock,
+ * one choice source for every nondeterministic decision, an in-memory network
+ * with faults, and a trace of everything that happened.
+ *
+ * Same configuration, same choices: same trace, byte for byte, on every
+ * compiler and optimisation level. See docs/simulator.md.
+ */
+#ifndef WEFT_SIM_H
+#define WEFT_SIM_H
+
+#include <stdio.h>
+
+#include "weft/core.h"
+#include "weft/reactor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------- Choice source
+ *
+ * "Pick a number in [0, n)", with a label saying what is being decided. n is
+ * at least 1; with n == 1 the answer is 0 and implementations may skip
+ * consuming input. Value 0 is always the "default" choice: the one a run makes
+ * when it has no reason to do otherwise (first event first, whole writes,
+ * minimum latency, no fault). Shrinking lowers values toward 0. */
+typedef struct weft_choice weft_choice;
+
+typedef struct weft_choice_ops {
+    uint32_t (*choose)(weft_choice *c, uint32_t n, const char *label);
+    void (*free)(weft_choice *c);
+} weft_choice_ops;
+
+struct weft_choice {
+    const weft_choice_ops *ops;
+    /* Recording (see weft_choice_record): every answer, in order. */
+    uint32_t *rec_values;
+    uint32_t *rec_bounds;
+    size_t rec_len, rec_cap;
+    bool recording;
+    uint64_t count; /* choices made */
+};
+
+uint32_t weft_choose(weft_choice *c, uint32_t n, const char *label);
+void weft_choice_free(weft_choice *c);
+
+/* Seeded: SplitMix64 expands the seed into xoshiro256** state; bounded values
+ * use Lemire's multiply-and-reject method (docs/simulator.md specifies it). */
+weft_choice *weft_choice_seeded(uint64_t seed);
+/* The fuzzer's input: bytes are copied. Each choice with n <= 256 takes one
+ * byte (value % n), larger n take four bytes (little endian, % n). When the
+ * bytes run out every answer is 0. Never fails. */
+weft_choice *weft_choice_bytes(const uint8_t *data, size_t len);
+/* Replay a recorded list: the i-th choice answers values[i] (clamped to n-1
+ * when the run asks for a smaller n); past the end, 0. Copied. */
+weft_choice *weft_choice_replay(const uint32_t *values, size_t len);
+
+/* Start recording every answer of c (enabled by default for replay-capable
+ * runs). The record stays in c; read it with weft_choice_recorded. */
+void weft_choice_record(weft_choice *c, bool on);
+size_t weft_choice_recorded(const weft_choice *c, const uint32_t **values, const uint32_t **bounds);
+
+/* Choice files: text, one "value/bound label" per line, '#' comments.
+ * save writes the record; load parses into a caller-freed (weft_free) array.
+ * load returns WEFT_EPARSE with err naming the line on bad input. */
+int weft_choice_save(const weft_choice *c, FILE *out);
+int weft_choice_load(FILE *in, uint32_t **values, size_t *len, char *err, size_t errlen);
+
+/* --------------------------------------------------------------- Trace
+ *
+ * One line per dispatched event and per choice: "<time> <kind> <detail>".
+ * The trace hash (FNV-1a 64 over the lines) is always kept; the text is kept
+ * only when a sink is set or keep_lines is on. */
+typedef void (*weft_trace_sink)(const char *line, size_t len, void *ctx);
+
+/* ------------------------------------------------------------- Network */
+
+typedef struct weft_net_config {
+    int64_t latency_min_ns; /* one-way delivery delay bounds (default 0, 0) */
+    int64_t latency_max_ns;
+    /* Chunking: each delivery carries between 1 and max_chunk bytes
+     * (0: whole writes, no splitting); joining consecutive writes into one
+     * delivery is a choice when coalesce is on. */
+    size_t max_chunk;
+    bool coalesce;
+    /* Fault rates, per million decisions at each opportunity (0: never). */
+    uint32_t reset_ppm;   /* per delivery: reset the connection */
+    uint32_t stall_ppm;   /* per delivery: hold the pipe for a while */
+    int64_t stall_max_ns;
+    uint32_t refuse_ppm;  /* per connect: refuse */
+    int64_t connect_timeout_ns; /* default when the endpoint gives none: 30 s */
+} weft_net_config;
+
+typedef struct weft_sim_config {
+    /* Events due within jitter_ns of the earliest are concurrent: their order
+     * is a choice (0: only events at the same instant). */
+    int64_t jitter_ns;
+    /* Runaway caps: a run stops with WEFT_ELIMIT when exceeded (0: none). */
+    uint64_t max_events;
+    weft_time_ns max_time_ns;
+    weft_net_config net;
+    /* Trace. */
+    weft_trace_sink trace_sink;
+    void *trace_ctx;
+    bool keep_lines; /* keep the whole trace text in memory */
+} weft_sim_config;
+
+void weft_sim_config_default(weft_sim_config *cfg);
+
+typedef struct weft_sim weft_sim;
+
+/* A simulator. choices is owned by the simulator from here on (freed with
+ * it). cfg is copied. NULL: out of memory. */
+weft_sim *weft_sim_new(const weft_sim_config *cfg, weft_choice *choices);
+void weft_sim_free(weft_sim *s);
+weft_reactor *weft_sim_reactor(weft_sim *s);
+weft_sim *weft_sim_from_reactor(weft_reactor *r); /* NULL if not a simulator */
+weft_choice *weft_sim_choices(weft_sim *s);
+
+/* Run: dispatch the next event (WEFT_ESTATE: none pending); until nothing is
+ * pending; until the virtual clock reaches t (events at t included; the clock
+ * then stands at t); advance by dt (same, to now + dt). WEFT_ELIMIT when a
+ * runaway cap stopped it. */
+int weft_sim_step(weft_sim *s);
+int weft_sim_run_until_quiet(weft_sim *s);
+int weft_sim_run_until(weft_sim *s, weft_time_ns t);
+int weft_sim_advance(weft_sim *s, int64_t dt_ns);
+size_t weft_sim_pending(const weft_sim *s);
+/* Time of the next pending event; false when none. */
+bool weft_sim_next_time(const weft_sim *s, weft_time_ns *t);
+uint64_t weft_sim_events(const weft_sim *s); /* dispatched so far */
+/* The label of the event that was dispatched most often (runaway verdicts). */
+const char *weft_sim_hottest_event(const weft_sim *s, uint64_t *count);
+
+/* Trace. */
+uint64_t weft_sim_trace_hash(const weft_sim *s);
+/* Append a line (the time is prepended). Scenario runners and tests use it
+ * to record their own steps. */
+void weft_sim_trace(weft_sim *s, const char *kind, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+bool weft_sim_tracing(const weft_sim *s); /* text is wanted: format lines */
+/* The kept lines (keep_lines): a NUL-separated buffer. */
+const char *weft_sim_trace_text(const weft_sim *s, size_t *len);
+
+/* Hosts and faults. Host names are at most WEFT_HOST_MAX-1 bytes. */
+int weft_sim_add_host(weft_sim *s, const char *name);
+int weft_sim_set_net(weft_sim *s, const weft_net_config *net);
+int weft_sim_partition(weft_sim *s, const char *a, const char *b);
+int weft_sim_heal(weft_sim *s, const char *a, const char *b);
+int weft_sim_crash(weft_sim *s, const char *host);   /* resets all, drops listeners */
+int weft_sim_restart(weft_sim *s, const char *host);
+int weft_sim_stall(weft_sim *s, const char *a, const char *b);   /* hold a->b traffic */
+int weft_sim_release(weft_sim *s, const char *a, const char *b);
+/* Reset every connection between a and b (b NULL: every connection of a). */
+int weft_sim_reset(weft_sim *s, const char *a, const char *b);
+size_t weft_sim_open_connections(const weft_sim *s);
+
+/* The reactor's listen/connect on the simulator need a "current host":
+ * which simulated machine the calling code runs on. Defaults to "localhost"
+ * (created on demand). */
+int weft_sim_set_current_host(weft_sim *s, const char *host);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

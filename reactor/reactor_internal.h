@@ -1,0 +1,46 @@
+/* reactor_internal.h: what backends share. Not a public header: protocol code
+ * never includes it.
+ *
+ * Every backend's reactor struct begins with struct weft_reactor, and its
+ * listeners and connectors begin with struct weft_listener / weft_connector.
+ * Delayed calls live in one timer queue implementation (timerq.c) that both
+ * the simulator and the epoll backend use.
+ */
+#ifndef WEFT_REACTOR_INTERNAL_H
+#define WEFT_REACTOR_INTERNAL_H
+
+#include "weft/reactor.h"
+
+struct weft_reactor {
+    const weft_reactor_ops *ops;
+};
+
+typedef struct weft_listener_ops {
+    void (*close)(weft_listener *l);
+    const weft_address *(*address)(const weft_listener *l);
+} weft_listener_ops;
+
+struct weft_listener {
+    const weft_listener_ops *ops;
+    weft_reactor *reactor;
+    weft_factory *factory;
+};
+
+typedef struct weft_connector_ops {
+    int (*connect)(weft_connector *c);
+    void (*stop)(weft_connector *c);
+    void (*free)(weft_connector *c);
+} weft_connector_ops;
+
+struct weft_connector {
+    const weft_connector_ops *ops;
+    weft_reactor *reactor;
+    weft_factory *factory;
+    weft_endpoint endpoint;
+};
+
+/* Factory start/stop bookkeeping (Twisted's doStart/doStop). */
+void weft__factory_do_start(weft_factory *f);
+void weft__factory_do_stop(weft_factory *f);
+
+#endif
