@@ -1,0 +1,60 @@
+/* sim_internal.h: the seam between the simulator core (sim.c, choice.c,
+ * trace.c) and the simulated network (net.c). Not public.
+ *
+ * The core owns the virtual clock, the event queue, the choice source and the
+ * trace. The network schedules its deliveries and timeouts as core events, asks
+ * every nondeterministic question through weft__sim_choose, and records what it
+ * does with weft_sim_trace.
+ *
+ * Hosts: every event belongs to a host (an index into the network's host
+ * table; 0 is "localhost"). Dispatching an event makes its host current;
+ * anything scheduled while it runs (weft_call_later from protocol code, or a
+ * connect) belongs to the same host. That is how the simulator knows which
+ * machine the calling protocol code runs on.
+ */
+#ifndef WEFT_SIM_INTERNAL_H
+#define WEFT_SIM_INTERNAL_H
+
+#include "weft/sim.h"
+
+typedef struct weft_simnet weft_simnet;
+
+/* ---- provided by the core (sim.c) ---- */
+
+/* Schedule an internal event at absolute virtual time `when` (clamped to now
+ * if earlier) on host `host`. label is a static string naming the kind of
+ * event (trace, runaway verdicts). The returned call has no user handle: it is
+ * freed by the core after it runs or when cancelled with weft__sim_cancel.
+ * NULL: out of memory. */
+weft_call *weft__sim_schedule(weft_sim *s, weft_time_ns when, uint32_t host, const char *label,
+                              weft_call_fn fn, void *ctx);
+/* Cancel an internal event that has not run yet. */
+void weft__sim_cancel(weft_sim *s, weft_call *c);
+/* Ask the choice source; traced as "choice <label> <value>/<n>". */
+uint32_t weft__sim_choose(weft_sim *s, uint32_t n, const char *label);
+weft_time_ns weft__sim_now(const weft_sim *s);
+uint32_t weft__sim_current_host(const weft_sim *s);
+void weft__sim_set_current_host_id(weft_sim *s, uint32_t host);
+weft_simnet *weft__sim_net(weft_sim *s);
+const weft_sim_config *weft__sim_config(const weft_sim *s);
+
+/* ---- provided by the network (net.c) ---- */
+
+int weft__simnet_new(weft_sim *s, const weft_net_config *cfg, weft_simnet **out);
+/* Frees every connection (protocols see connection_lost ConnectionAborted and
+ * destroy), listener and connector. */
+void weft__simnet_free(weft_simnet *n);
+int weft__simnet_set_config(weft_simnet *n, const weft_net_config *cfg);
+/* The reactor ops for listen / connect, on the current host. */
+int weft__simnet_listen(weft_simnet *n, const weft_endpoint *ep, weft_factory *f,
+                        weft_listener **out);
+int weft__simnet_connect(weft_simnet *n, const weft_endpoint *ep, weft_factory *f,
+                         weft_connector **out);
+/* Host table: index of a host by name, created when create is true.
+ * Returns UINT32_MAX when absent (or out of memory). */
+uint32_t weft__simnet_host(weft_simnet *n, const char *name, bool create);
+const char *weft__simnet_host_name(const weft_simnet *n, uint32_t host);
+/* Open connections + listeners: the reactor is not idle while any exist. */
+size_t weft__simnet_open(const weft_simnet *n);
+
+#endif
