@@ -293,7 +293,17 @@ typedef struct weft_endpoint {
 } weft_endpoint;
 
 /* Parse a description. On error returns WEFT_EENDPOINT and writes a message
- * naming the problem and its position into err (if errlen > 0). */
+ * naming the problem and its position into err (if errlen > 0), e.g.
+ * "tcp:99999: port out of range at column 5" (columns count bytes from 1; a
+ * description over 48 bytes is quoted shortened). NULL desc or out:
+ * WEFT_EINVAL. *out is written only on success; nothing is allocated.
+ * Arguments may be positional or keywords, in any order; a client's two
+ * positional arguments are host and port. Ports are decimal, 0-65535 (a
+ * server may use 0, a client may not). Host names are 1-63 bytes without
+ * spaces or control characters (a server's interface may be empty: any).
+ * timeout is decimal seconds with up to 9 fractional digits, > 0, converted
+ * exactly to nanoseconds. Unknown keywords, repeats and extra arguments are
+ * errors. */
 int weft_endpoint_parse_server(const char *desc, weft_endpoint *out, char *err, size_t errlen);
 int weft_endpoint_parse_client(const char *desc, weft_endpoint *out, char *err, size_t errlen);
 
