@@ -1,0 +1,1040 @@
+/* epoll_tcp.c: TCP listeners, connectors and connections (transports) of the
+ * real reactor, on non-blocking IPv4 sockets.
+ *
+ * A connection owns its socket, its protocol and a write buffer (one byte
+ * array with a read head; bytes are copied in by write and sent from the loop,
+ * at most WEFT__EP_SEND_BYTES_MAX per send()). A write never sends at once:
+ * it queues the connection on the reactor's pending list and the next turn
+ * flushes it; only when the kernel pushes back (EAGAIN) does the connection
+ * wait for EPOLLOUT. The events a connection is registered for are always
+ * derived from its state by conn_want(), after every change.
+ *
+ * The end of a connection is reported exactly once, by conn_finish(), always
+ * from the loop (never from inside a transport operation): producer stop,
+ * protocol connection_lost, destroy, then the client factory's
+ * connection_lost hook. Reasons: ConnectionDone for a clean close by either
+ * side, ConnectionLost for a reset or any socket error, ConnectionAborted
+ * when this side aborted (the peer then sees a reset: SO_LINGER 0).
+ *
+ * errno never leaves this file: it becomes a weft code (weft__ep_errno) or a
+ * Failure type. Every send uses MSG_NOSIGNAL, so a peer that went away cannot
+ * raise SIGPIPE.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "reactor/epoll_internal.h"
+
+/* A drained write buffer larger than this is freed, so idle connections stay
+ * small. */
+#define WBUF_KEEP_BYTES (64u * 1024u)
+#define WBUF_MIN_BYTES 4096u
+/* send() calls per flush before yielding to other connections. */
+#define SENDS_PER_FLUSH 8
+/* recv() calls discarding unread input before a clean close. */
+#define DISCARD_READS 16
+
+typedef struct ep_connector ep_connector;
+
+typedef struct ep_conn {
+    weft_transport transport; /* first: the transport ops get &transport */
+    weft__ep_obj obj;
+    weft__ep_reactor *r;
+    weft_protocol *proto;
+    weft_factory *factory;
+    ep_connector *connector; /* client side while attached, else NULL */
+    weft_address peer, host;
+    uint8_t *wbuf;
+    size_t wcap, whead, wtail; /* unsent bytes: wbuf[whead..wtail) */
+    weft_producer producer;
+    bool has_producer, producer_paused;
+    bool reading_paused;
+    bool read_eof;          /* the peer closed its write side */
+    bool disconnecting;     /* lose_connection: close once drained */
+    bool write_shut_wanted; /* lose_write_connection: shut once drained */
+    bool write_shut;        /* shutdown(SHUT_WR) done */
+    bool write_blocked;     /* send() hit EAGAIN: wait for EPOLLOUT */
+    bool aborted;           /* abort(): socket reset, loss reported next turn */
+    bool lost;              /* connection_lost delivered */
+    int fatal_err;          /* epoll refused a change: reported next turn */
+} ep_conn;
+
+typedef enum cn_state { CN_IDLE, CN_CONNECTING, CN_CONNECTED } cn_state;
+
+struct ep_connector {
+    weft_connector base; /* first */
+    weft__ep_obj obj;    /* the socket while connecting */
+    weft__ep_reactor *r;
+    cn_state state;
+    struct sockaddr_in addr;
+    weft_address peer;
+    ep_conn *conn;     /* while connected */
+    weft_call *timeout; /* while connecting, if the endpoint has a timeout */
+    int fail_errno;    /* connect() failed at once: reported next turn */
+    bool factory_started;
+    bool freed;
+};
+
+typedef struct ep_listener {
+    weft_listener base; /* first */
+    weft__ep_obj obj;
+    weft__ep_reactor *r;
+    weft_address addr;
+    bool closed;
+} ep_listener;
+
+static void conn_finish(ep_conn *c, weft_failure *reason);
+static void connector_conn_lost(ep_connector *cn, const weft_failure *reason);
+
+/* ------------------------------------------------------------ helpers */
+
+static weft__ep_reactor *ep_of(weft_reactor *r)
+{
+    return (weft__ep_reactor *)(void *)r;
+}
+
+static int resolve_ipv4(const char *host, bool server, struct in_addr *out)
+{
+    if (host[0] == '\0') {
+        if (!server)
+            return WEFT_ENOTFOUND;
+        out->s_addr = htonl(INADDR_ANY);
+        return WEFT_OK;
+    }
+    if (strcasecmp(host, "localhost") == 0) {
+        out->s_addr = htonl(INADDR_LOOPBACK);
+        return WEFT_OK;
+    }
+    return inet_pton(AF_INET, host, out) == 1 ? WEFT_OK : WEFT_ENOTFOUND;
+}
+
+static void address_from(const struct sockaddr_in *sa, weft_address *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!inet_ntop(AF_INET, &sa->sin_addr, out->host, sizeof out->host))
+        out->host[0] = '\0';
+    out->port = ntohs(sa->sin_port);
+}
+
+static void local_address(int fd, weft_address *out)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    memset(&sa, 0, sizeof sa);
+    if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+        memset(&sa, 0, sizeof sa);
+    address_from(&sa, out);
+}
+
+static int socket_error(int fd)
+{
+    int e = 0;
+    socklen_t len = sizeof e;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
+        return errno;
+    return e;
+}
+
+static void set_nodelay(int fd)
+{
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* ------------------------------------------------------- connections */
+
+static size_t conn_buffered(const ep_conn *c)
+{
+    return c->wtail - c->whead;
+}
+
+static bool conn_reading(const ep_conn *c)
+{
+    return !c->lost && !c->aborted && c->obj.fd >= 0 && !c->reading_paused && !c->read_eof &&
+           !c->disconnecting;
+}
+
+static uint32_t conn_want(const ep_conn *c)
+{
+    uint32_t want = 0;
+    if (conn_reading(c))
+        want |= EPOLLIN;
+    if (!c->lost && !c->aborted && c->write_blocked && conn_buffered(c) > 0)
+        want |= EPOLLOUT;
+    return want;
+}
+
+static void conn_rewatch(ep_conn *c)
+{
+    int err = weft__ep_watch(c->r, &c->obj, conn_want(c));
+    if (err && !c->fatal_err) {
+        c->fatal_err = err;
+        weft__ep_defer(c->r, &c->obj);
+    }
+}
+
+static void conn_lost_errno(ep_conn *c, int e)
+{
+    weft__ep_close_fd(c->r, &c->obj);
+    int code = weft__ep_errno(e);
+    conn_finish(c, weft_failure_new(WEFT_REASON_LOST, "%s (errno %d)", weft_strerror(code), e));
+}
+
+/* Clean close: FIN, throw away input nobody will read (closing with unread
+ * input would send a reset instead of a FIN), close. */
+static void conn_close_clean(ep_conn *c)
+{
+    int fd = c->obj.fd;
+    if (!c->write_shut)
+        (void)shutdown(fd, SHUT_WR);
+    for (int i = 0; i < DISCARD_READS; i++) {
+        if (recv(fd, c->r->read_buf, WEFT__EP_READ_BYTES, MSG_DONTWAIT) <= 0)
+            break;
+    }
+    weft__ep_close_fd(c->r, &c->obj);
+    conn_finish(c, weft_failure_new(WEFT_REASON_DONE, "connection was closed cleanly"));
+}
+
+static void conn_maybe_resume_producer(ep_conn *c)
+{
+    if (c->has_producer && c->producer_paused && conn_buffered(c) < WEFT_TRANSPORT_LOW_WATER) {
+        c->producer_paused = false;
+        if (c->producer.resume)
+            c->producer.resume(c->producer.ctx);
+    }
+}
+
+/* Send what is buffered, then act on a drained buffer (close, shut the write
+ * side). Called from the loop only. */
+static void conn_flush(ep_conn *c)
+{
+    if (c->lost || c->aborted || c->obj.fd < 0)
+        return;
+    for (int i = 0; i < SENDS_PER_FLUSH && conn_buffered(c) > 0; i++) {
+        size_t len = conn_buffered(c);
+        if (len > WEFT__EP_SEND_BYTES_MAX)
+            len = WEFT__EP_SEND_BYTES_MAX;
+        ssize_t n = send(c->obj.fd, c->wbuf + c->whead, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                i--;
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                c->write_blocked = true;
+                break;
+            }
+            conn_lost_errno(c, errno);
+            return;
+        }
+        c->whead += (size_t)n;
+        if ((size_t)n < len) {
+            c->write_blocked = true; /* the kernel's buffer is full */
+            break;
+        }
+    }
+    if (conn_buffered(c) == 0) {
+        c->whead = c->wtail = 0;
+        c->write_blocked = false;
+        if (c->wcap > WBUF_KEEP_BYTES) {
+            weft_free(c->wbuf);
+            c->wbuf = NULL;
+            c->wcap = 0;
+        }
+    } else if (!c->write_blocked) {
+        /* Sent the per-flush share; the rest next turn. */
+        weft__ep_defer(c->r, &c->obj);
+    }
+    conn_maybe_resume_producer(c);
+    if (c->lost || c->aborted)
+        return;
+    if (conn_buffered(c) == 0) {
+        if (c->disconnecting) {
+            conn_close_clean(c);
+            return;
+        }
+        if (c->write_shut_wanted && !c->write_shut) {
+            c->write_shut = true;
+            (void)shutdown(c->obj.fd, SHUT_WR);
+            if (c->proto->ops->write_connection_lost)
+                c->proto->ops->write_connection_lost(c->proto);
+            if (c->lost || c->aborted)
+                return;
+        }
+    }
+    conn_rewatch(c);
+}
+
+static void conn_eof(ep_conn *c)
+{
+    c->read_eof = true;
+    if (c->proto->ops->read_connection_lost) {
+        conn_rewatch(c);
+        c->proto->ops->read_connection_lost(c->proto);
+        return;
+    }
+    weft__ep_close_fd(c->r, &c->obj);
+    conn_finish(c, weft_failure_new(WEFT_REASON_DONE, "the peer closed the connection cleanly"));
+}
+
+static void conn_read(ep_conn *c)
+{
+    weft__ep_reactor *r = c->r;
+    for (int i = 0; i < WEFT__EP_READS_PER_EVENT && conn_reading(c); i++) {
+        ssize_t n = recv(c->obj.fd, r->read_buf, WEFT__EP_READ_BYTES, 0);
+        if (n > 0) {
+            c->proto->ops->data_received(c->proto, r->read_buf, (size_t)n);
+            if ((size_t)n < WEFT__EP_READ_BYTES)
+                return; /* most likely drained; level-triggered epoll says if not */
+            continue;
+        }
+        if (n == 0) {
+            conn_eof(c);
+            return;
+        }
+        if (errno == EINTR) {
+            i--;
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return;
+        conn_lost_errno(c, errno);
+        return;
+    }
+}
+
+static void conn_dispatch(ep_conn *c, uint32_t events)
+{
+    if (c->lost || c->aborted || c->obj.fd < 0)
+        return;
+    if (events & EPOLLERR) {
+        int e = socket_error(c->obj.fd);
+        if (e) {
+            conn_lost_errno(c, e);
+            return;
+        }
+    }
+    bool acted = false;
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && conn_reading(c)) {
+        acted = true;
+        conn_read(c);
+    }
+    if (c->lost || c->aborted || c->obj.fd < 0)
+        return;
+    if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && c->write_blocked) {
+        acted = true;
+        c->write_blocked = false;
+        conn_flush(c);
+    }
+    if (!acted && !c->lost)
+        conn_rewatch(c); /* an event nobody wants: bring the mask in line */
+}
+
+/* The connection's end, reported once. Takes reason. */
+static void conn_finish(ep_conn *c, weft_failure *reason)
+{
+    weft__ep_reactor *r = c->r;
+    c->lost = true;
+    weft__ep_close_fd(r, &c->obj);
+    weft__ep_list_remove(&c->obj.link);
+    r->conns_open--;
+    weft_free(c->wbuf);
+    c->wbuf = NULL;
+    c->wcap = c->whead = c->wtail = 0;
+    if (c->has_producer) {
+        c->has_producer = false;
+        if (c->producer.stop)
+            c->producer.stop(c->producer.ctx);
+    }
+    weft_protocol *p = c->proto;
+    p->ops->connection_lost(p, reason);
+    p->transport = NULL;
+    ep_connector *cn = c->connector;
+    c->connector = NULL;
+    c->proto = NULL;
+    if (p->ops->destroy)
+        p->ops->destroy(p);
+    if (cn)
+        connector_conn_lost(cn, reason);
+    weft_failure_free(reason);
+    weft__ep_bury(r, &c->obj);
+}
+
+static int conn_reserve(ep_conn *c, size_t extra)
+{
+    size_t used = conn_buffered(c);
+    if (c->wcap - c->wtail >= extra)
+        return WEFT_OK;
+    if (c->whead > 0 && c->whead >= used && c->wcap - used >= extra) {
+        /* At least as much dead space as live bytes: compacting is cheap. */
+        memmove(c->wbuf, c->wbuf + c->whead, used);
+        c->whead = 0;
+        c->wtail = used;
+        return WEFT_OK;
+    }
+    size_t cap = c->wcap ? c->wcap * 2 : WBUF_MIN_BYTES;
+    while (cap < used + extra)
+        cap *= 2;
+    uint8_t *nb = weft_malloc(cap);
+    if (!nb)
+        return WEFT_ENOMEM;
+    if (used)
+        memcpy(nb, c->wbuf + c->whead, used);
+    weft_free(c->wbuf);
+    c->wbuf = nb;
+    c->wcap = cap;
+    c->whead = 0;
+    c->wtail = used;
+    return WEFT_OK;
+}
+
+static int conn_writev(weft_transport *t, const weft_iovec *iov, size_t n)
+{
+    ep_conn *c = (ep_conn *)(void *)t;
+    if (c->lost || c->aborted || c->disconnecting || c->write_shut_wanted)
+        return WEFT_ECLOSED;
+    if (!iov && n)
+        return WEFT_EINVAL;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!iov[i].base && iov[i].len)
+            return WEFT_EINVAL;
+        if (iov[i].len > WEFT_TRANSPORT_BUFFER_MAX - total)
+            return WEFT_ENOBUFS;
+        total += iov[i].len;
+    }
+    if (total == 0)
+        return WEFT_OK;
+    if (total > WEFT_TRANSPORT_BUFFER_MAX - conn_buffered(c))
+        return WEFT_ENOBUFS;
+    int err = conn_reserve(c, total);
+    if (err)
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        if (iov[i].len) {
+            memcpy(c->wbuf + c->wtail, iov[i].base, iov[i].len);
+            c->wtail += iov[i].len;
+        }
+    }
+    if (!c->write_blocked)
+        weft__ep_defer(c->r, &c->obj);
+    if (c->has_producer && !c->producer_paused && conn_buffered(c) > WEFT_TRANSPORT_HIGH_WATER) {
+        c->producer_paused = true;
+        if (c->producer.pause)
+            c->producer.pause(c->producer.ctx);
+    }
+    return WEFT_OK;
+}
+
+static int conn_write(weft_transport *t, const void *data, size_t len)
+{
+    weft_iovec one = {data, len};
+    return conn_writev(t, &one, 1);
+}
+
+static int conn_lose_connection(weft_transport *t)
+{
+    ep_conn *c = (ep_conn *)(void *)t;
+    if (c->lost || c->aborted)
+        return WEFT_ECLOSED;
+    if (c->disconnecting)
+        return WEFT_OK;
+    c->disconnecting = true;
+    conn_rewatch(c); /* stop reading */
+    if (!c->write_blocked)
+        weft__ep_defer(c->r, &c->obj);
+    return WEFT_OK;
+}
+
+static int conn_abort(weft_transport *t)
+{
+    ep_conn *c = (ep_conn *)(void *)t;
+    if (c->lost)
+        return WEFT_ECLOSED;
+    if (c->aborted)
+        return WEFT_OK;
+    c->aborted = true;
+    c->whead = c->wtail = 0;
+    if (c->obj.fd >= 0) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        (void)setsockopt(c->obj.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        weft__ep_close_fd(c->r, &c->obj);
+    }
+    weft__ep_defer(c->r, &c->obj);
+    return WEFT_OK;
+}
+
+static int conn_lose_write_connection(weft_transport *t)
+{
+    ep_conn *c = (ep_conn *)(void *)t;
+    if (c->lost || c->aborted)
+        return WEFT_ECLOSED;
+    if (c->disconnecting || c->write_shut_wanted)
+        return WEFT_OK;
+    c->write_shut_wanted = true;
+    if (!c->write_blocked)
+        weft__ep_defer(c->r, &c->obj);
+    return WEFT_OK;
+}
+
+static int conn_pause_reading(weft_transport *t)
+{
+    ep_conn *c = (ep_conn *)(void *)t;
+    if (c->lost)
+        return WEFT_ECLOSED;
+    c->reading_paused = true;
+    conn_rewatch(c);
+    return WEFT_OK;
+}
+
+static int conn_resume_reading(weft_transport *t)
+{
+    ep_conn *c = (ep_conn *)(void *)t;
+    if (c->lost)
+        return WEFT_ECLOSED;
+    c->reading_paused = false;
+    conn_rewatch(c);
+    return WEFT_OK;
+}
+
+static int conn_register_producer(weft_transport *t, const weft_producer *p)
+{
+    ep_conn *c = (ep_conn *)(void *)t;
+    if (!p)
+        return WEFT_EINVAL;
+    if (c->lost || c->aborted || c->disconnecting)
+        return WEFT_ECLOSED;
+    if (c->has_producer)
+        return WEFT_ESTATE;
+    c->producer = *p;
+    c->has_producer = true;
+    c->producer_paused = false;
+    if (conn_buffered(c) > WEFT_TRANSPORT_HIGH_WATER) {
+        c->producer_paused = true;
+        if (c->producer.pause)
+            c->producer.pause(c->producer.ctx);
+    }
+    return WEFT_OK;
+}
+
+static int conn_unregister_producer(weft_transport *t)
+{
+    ep_conn *c = (ep_conn *)(void *)t;
+    if (!c->has_producer)
+        return WEFT_ESTATE;
+    c->has_producer = false;
+    c->producer_paused = false;
+    return WEFT_OK;
+}
+
+static const weft_address *conn_peer(weft_transport *t)
+{
+    return &((ep_conn *)(void *)t)->peer;
+}
+
+static const weft_address *conn_host(weft_transport *t)
+{
+    return &((ep_conn *)(void *)t)->host;
+}
+
+static size_t conn_buffered_op(weft_transport *t)
+{
+    return conn_buffered((ep_conn *)(void *)t);
+}
+
+static const weft_transport_ops conn_ops = {
+    .write = conn_write,
+    .writev = conn_writev,
+    .lose_connection = conn_lose_connection,
+    .abort = conn_abort,
+    .lose_write_connection = conn_lose_write_connection,
+    .pause_reading = conn_pause_reading,
+    .resume_reading = conn_resume_reading,
+    .register_producer = conn_register_producer,
+    .unregister_producer = conn_unregister_producer,
+    .peer = conn_peer,
+    .host = conn_host,
+    .buffered = conn_buffered_op,
+};
+
+static void conn_service(ep_conn *c)
+{
+    if (c->lost)
+        return;
+    if (c->aborted) {
+        conn_finish(c, weft_failure_new(WEFT_REASON_ABORTED, "connection was aborted"));
+        return;
+    }
+    if (c->fatal_err) {
+        weft__ep_close_fd(c->r, &c->obj);
+        conn_finish(c, weft_failure_new(WEFT_REASON_LOST, "event registration failed: %s",
+                                        weft_strerror(c->fatal_err)));
+        return;
+    }
+    if (!c->write_blocked)
+        conn_flush(c);
+}
+
+/* A connected socket: build the protocol and start it. peer/host filled.
+ * Returns the connection, or NULL when the socket was closed (out of memory,
+ * registration failed, or build_protocol refused: *refused set). */
+static ep_conn *conn_open(weft__ep_reactor *r, int fd, weft_factory *f, const weft_address *peer,
+                          bool *refused)
+{
+    *refused = false;
+    ep_conn *c = weft_calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return NULL;
+    }
+    c->transport.ops = &conn_ops;
+    c->obj.kind = WEFT__EP_CONN;
+    c->obj.fd = fd;
+    c->r = r;
+    c->factory = f;
+    c->peer = *peer;
+    local_address(fd, &c->host);
+    /* Registered before the protocol exists: nothing is dispatched before
+     * the next epoll_wait, and after build_protocol nothing can fail. */
+    if (weft__ep_watch(r, &c->obj, EPOLLIN) != WEFT_OK) {
+        close(fd);
+        weft_free(c);
+        return NULL;
+    }
+    weft_protocol *p = f->build_protocol(f, peer);
+    if (!p) {
+        *refused = true;
+        weft__ep_close_fd(r, &c->obj);
+        weft_free(c);
+        return NULL;
+    }
+    c->proto = p;
+    p->transport = &c->transport;
+    p->factory = f;
+    p->reactor = &r->base.base;
+    weft__ep_list_push(&r->conns, &c->obj.link);
+    r->conns_open++;
+    return c;
+}
+
+/* --------------------------------------------------------- listeners */
+
+static void listener_close(weft_listener *base)
+{
+    ep_listener *l = (ep_listener *)(void *)base;
+    if (l->closed)
+        return;
+    l->closed = true;
+    weft__ep_close_fd(l->r, &l->obj);
+    weft__ep_list_remove(&l->obj.link);
+    l->r->listeners_open--;
+    weft__factory_do_stop(l->base.factory);
+    weft__ep_bury(l->r, &l->obj);
+}
+
+static const weft_address *listener_address(const weft_listener *base)
+{
+    return &((const ep_listener *)(const void *)base)->addr;
+}
+
+static const weft_listener_ops listener_ops = {
+    .close = listener_close,
+    .address = listener_address,
+};
+
+static void listener_accept(ep_listener *l)
+{
+    weft__ep_reactor *r = l->r;
+    for (int i = 0; i < WEFT__EP_ACCEPTS_PER_EVENT && !l->closed; i++) {
+        struct sockaddr_in sa;
+        socklen_t len = sizeof sa;
+        int fd = accept4(l->obj.fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                i--;
+                continue;
+            }
+            /* EAGAIN: drained. EMFILE and friends: level-triggered epoll
+             * retries next turn. */
+            return;
+        }
+        set_nodelay(fd);
+        weft_address peer;
+        address_from(&sa, &peer);
+        bool refused;
+        ep_conn *c = conn_open(r, fd, l->base.factory, &peer, &refused);
+        if (c)
+            c->proto->ops->connection_made(c->proto);
+    }
+}
+
+int weft__ep_listen(weft_reactor *rr, const weft_endpoint *ep, weft_factory *f, weft_listener **out)
+{
+    weft__ep_reactor *r = ep_of(rr);
+    if (r->freeing)
+        return WEFT_ESTATE;
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(ep->port);
+    int err = resolve_ipv4(ep->host, true, &sa.sin_addr);
+    if (err)
+        return err;
+    ep_listener *l = weft_calloc(1, sizeof *l);
+    if (!l)
+        return WEFT_ENOMEM;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        err = weft__ep_errno(errno);
+        weft_free(l);
+        return err;
+    }
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, WEFT__EP_BACKLOG) != 0) {
+        err = weft__ep_errno(errno);
+        close(fd);
+        weft_free(l);
+        return err;
+    }
+    l->base.ops = &listener_ops;
+    l->base.reactor = rr;
+    l->base.factory = f;
+    l->obj.kind = WEFT__EP_LISTENER;
+    l->obj.fd = fd;
+    l->r = r;
+    local_address(fd, &l->addr);
+    err = weft__ep_watch(r, &l->obj, EPOLLIN);
+    if (err) {
+        close(fd);
+        weft_free(l);
+        return err;
+    }
+    weft__ep_list_push(&r->listeners, &l->obj.link);
+    r->listeners_open++;
+    weft__factory_do_start(f);
+    *out = &l->base;
+    return WEFT_OK;
+}
+
+/* -------------------------------------------------------- connectors */
+
+/* End the current attempt without telling anyone. */
+static void connector_drop_attempt(ep_connector *cn)
+{
+    if (cn->timeout) {
+        (void)weft_call_cancel(cn->timeout);
+        weft_call_release(cn->timeout);
+        cn->timeout = NULL;
+    }
+    weft__ep_close_fd(cn->r, &cn->obj);
+    cn->fail_errno = 0;
+    if (cn->state == CN_CONNECTING)
+        cn->r->connectors_busy--;
+    cn->state = CN_IDLE;
+}
+
+/* The factory is stopped once a connector is idle and not restarted from
+ * its hook (Twisted's connector does the same). */
+static void connector_settle(ep_connector *cn)
+{
+    if (!cn->freed && cn->state == CN_IDLE && cn->factory_started) {
+        cn->factory_started = false;
+        weft__factory_do_stop(cn->base.factory);
+    }
+}
+
+/* The attempt failed: tell the factory. Takes reason. */
+static void connector_fail(ep_connector *cn, weft_failure *reason)
+{
+    connector_drop_attempt(cn);
+    weft_factory *f = cn->base.factory;
+    if (!cn->r->freeing && f->connection_failed)
+        f->connection_failed(f, &cn->base, reason);
+    weft_failure_free(reason);
+    connector_settle(cn);
+}
+
+static void connector_fail_errno(ep_connector *cn, int e)
+{
+    const char *type;
+    switch (e) {
+    case ECONNREFUSED:
+        type = WEFT_REASON_REFUSED;
+        break;
+    case ETIMEDOUT:
+        type = WEFT_REASON_TIMED_OUT;
+        break;
+    default:
+        type = WEFT_REASON_UNREACHABLE;
+        break;
+    }
+    int code = weft__ep_errno(e);
+    connector_fail(cn, weft_failure_new(type, "connect to %s:%u: %s (errno %d)", cn->peer.host,
+                                        (unsigned)cn->peer.port, weft_strerror(code), e));
+}
+
+static void connector_conn_lost(ep_connector *cn, const weft_failure *reason)
+{
+    cn->conn = NULL;
+    cn->state = CN_IDLE;
+    if (cn->freed)
+        return;
+    weft_factory *f = cn->base.factory;
+    if (!cn->r->freeing && f->connection_lost)
+        f->connection_lost(f, &cn->base, reason);
+    connector_settle(cn);
+}
+
+static void connector_timed_out(void *ctx)
+{
+    ep_connector *cn = ctx;
+    weft_call_release(cn->timeout);
+    cn->timeout = NULL;
+    if (cn->state != CN_CONNECTING)
+        return;
+    connector_fail(cn, weft_failure_new(WEFT_REASON_TIMED_OUT, "connect to %s:%u timed out",
+                                        cn->peer.host, (unsigned)cn->peer.port));
+}
+
+static void connector_established(ep_connector *cn)
+{
+    weft__ep_reactor *r = cn->r;
+    if (cn->timeout) {
+        (void)weft_call_cancel(cn->timeout);
+        weft_call_release(cn->timeout);
+        cn->timeout = NULL;
+    }
+    /* The socket moves from the connector to the connection. */
+    int fd = cn->obj.fd;
+    (void)weft__ep_watch(r, &cn->obj, 0);
+    cn->obj.fd = -1;
+    cn->obj.mask = 0;
+    set_nodelay(fd);
+    bool refused;
+    ep_conn *c = conn_open(r, fd, cn->base.factory, &cn->peer, &refused);
+    if (!c) {
+        connector_fail(cn, refused ? weft_failure_new(WEFT_REASON_NO_PROTOCOL,
+                                                      "build_protocol returned NULL")
+                                   : weft_failure_new(WEFT_FAILURE_NO_MEMORY,
+                                                      "no memory for the connection"));
+        return;
+    }
+    r->connectors_busy--;
+    cn->state = CN_CONNECTED;
+    cn->conn = c;
+    c->connector = cn;
+    c->proto->ops->connection_made(c->proto);
+}
+
+static void connector_dispatch(ep_connector *cn, uint32_t events)
+{
+    if (cn->state != CN_CONNECTING || cn->obj.fd < 0)
+        return;
+    int e = socket_error(cn->obj.fd);
+    if (e == 0 && (events & (EPOLLERR | EPOLLHUP)))
+        e = ECONNREFUSED; /* hung up without saying why */
+    if (e) {
+        connector_fail_errno(cn, e);
+        return;
+    }
+    if (events & EPOLLOUT)
+        connector_established(cn);
+}
+
+static int connector_connect(weft_connector *base)
+{
+    ep_connector *cn = (ep_connector *)(void *)base;
+    weft__ep_reactor *r = cn->r;
+    if (cn->freed || r->freeing || cn->state != CN_IDLE)
+        return WEFT_ESTATE;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return weft__ep_errno(errno);
+    if (base->endpoint.timeout_ns > 0) {
+        cn->timeout = weft_call_later(&r->base.base, base->endpoint.timeout_ns, connector_timed_out, cn);
+        if (!cn->timeout) {
+            close(fd);
+            return WEFT_ENOMEM;
+        }
+    }
+    int rc;
+    do {
+        rc = connect(fd, (struct sockaddr *)&cn->addr, sizeof cn->addr);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0 && errno != EINPROGRESS) {
+        cn->fail_errno = errno; /* reported next turn, as any failure */
+        close(fd);
+    } else {
+        cn->obj.fd = fd;
+        int err = weft__ep_watch(r, &cn->obj, EPOLLOUT);
+        if (err) {
+            weft__ep_close_fd(r, &cn->obj);
+            if (cn->timeout) {
+                (void)weft_call_cancel(cn->timeout);
+                weft_call_release(cn->timeout);
+                cn->timeout = NULL;
+            }
+            return err;
+        }
+    }
+    cn->state = CN_CONNECTING;
+    r->connectors_busy++;
+    if (!cn->factory_started) {
+        cn->factory_started = true;
+        weft__factory_do_start(base->factory);
+    }
+    if (cn->fail_errno)
+        weft__ep_defer(r, &cn->obj);
+    return WEFT_OK;
+}
+
+static void connector_stop(weft_connector *base)
+{
+    ep_connector *cn = (ep_connector *)(void *)base;
+    if (cn->state != CN_CONNECTING)
+        return;
+    connector_fail(cn, weft_failure_new(WEFT_REASON_CONNECT_CANCELLED,
+                                        "connecting to %s:%u was stopped", cn->peer.host,
+                                        (unsigned)cn->peer.port));
+}
+
+static void connector_free(weft_connector *base)
+{
+    ep_connector *cn = (ep_connector *)(void *)base;
+    if (cn->freed)
+        return;
+    if (cn->state == CN_CONNECTING)
+        connector_drop_attempt(cn);
+    if (cn->conn) {
+        cn->conn->connector = NULL; /* the connection lives on, unhooked */
+        cn->conn = NULL;
+        cn->state = CN_IDLE;
+    }
+    if (cn->factory_started) {
+        cn->factory_started = false;
+        weft__factory_do_stop(base->factory);
+    }
+    cn->freed = true;
+    weft__ep_list_remove(&cn->obj.link);
+    weft__ep_bury(cn->r, &cn->obj);
+}
+
+static const weft_connector_ops connector_ops = {
+    .connect = connector_connect,
+    .stop = connector_stop,
+    .free = connector_free,
+};
+
+int weft__ep_connect(weft_reactor *rr, const weft_endpoint *ep, weft_factory *f,
+                     weft_connector **out)
+{
+    weft__ep_reactor *r = ep_of(rr);
+    if (r->freeing)
+        return WEFT_ESTATE;
+    ep_connector *cn = weft_calloc(1, sizeof *cn);
+    if (!cn)
+        return WEFT_ENOMEM;
+    cn->addr.sin_family = AF_INET;
+    cn->addr.sin_port = htons(ep->port);
+    int err = resolve_ipv4(ep->host, false, &cn->addr.sin_addr);
+    if (err == WEFT_OK && ep->port == 0)
+        err = WEFT_EINVAL;
+    if (err) {
+        weft_free(cn);
+        return err;
+    }
+    cn->base.ops = &connector_ops;
+    cn->base.reactor = rr;
+    cn->base.factory = f;
+    cn->base.endpoint = *ep;
+    cn->obj.kind = WEFT__EP_CONNECTOR;
+    cn->obj.fd = -1;
+    cn->r = r;
+    cn->state = CN_IDLE;
+    address_from(&cn->addr, &cn->peer);
+    weft__ep_list_push(&r->connectors, &cn->obj.link);
+    err = connector_connect(&cn->base);
+    if (err) {
+        weft__ep_list_remove(&cn->obj.link);
+        weft_free(cn);
+        return err;
+    }
+    *out = &cn->base;
+    return WEFT_OK;
+}
+
+/* ------------------------------------------------ loop entry points */
+
+void weft__ep_dispatch(weft__ep_reactor *r, weft__ep_obj *obj, uint32_t events)
+{
+    (void)r;
+    switch (obj->kind) {
+    case WEFT__EP_LISTENER:
+        listener_accept(WEFT__EP_CONTAINER(obj, ep_listener, obj));
+        break;
+    case WEFT__EP_CONN:
+        conn_dispatch(WEFT__EP_CONTAINER(obj, ep_conn, obj), events);
+        break;
+    case WEFT__EP_CONNECTOR:
+        connector_dispatch(WEFT__EP_CONTAINER(obj, ep_connector, obj), events);
+        break;
+    }
+}
+
+void weft__ep_service(weft__ep_reactor *r, weft__ep_obj *obj)
+{
+    (void)r;
+    if (obj->kind == WEFT__EP_CONN) {
+        conn_service(WEFT__EP_CONTAINER(obj, ep_conn, obj));
+    } else if (obj->kind == WEFT__EP_CONNECTOR) {
+        ep_connector *cn = WEFT__EP_CONTAINER(obj, ep_connector, obj);
+        if (cn->state == CN_CONNECTING && cn->fail_errno)
+            connector_fail_errno(cn, cn->fail_errno);
+    }
+}
+
+void weft__ep_free_obj(weft__ep_obj *obj)
+{
+    switch (obj->kind) {
+    case WEFT__EP_LISTENER:
+        weft_free(WEFT__EP_CONTAINER(obj, ep_listener, obj));
+        break;
+    case WEFT__EP_CONN: {
+        ep_conn *c = WEFT__EP_CONTAINER(obj, ep_conn, obj);
+        weft_free(c->wbuf);
+        weft_free(c);
+        break;
+    }
+    case WEFT__EP_CONNECTOR:
+        weft_free(WEFT__EP_CONTAINER(obj, ep_connector, obj));
+        break;
+    }
+}
+
+void weft__ep_close_all(weft__ep_reactor *r)
+{
+    while (r->conns.next != &r->conns) {
+        ep_conn *c = WEFT__EP_CONTAINER(r->conns.next, ep_conn, obj.link);
+        if (c->obj.fd >= 0) {
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            (void)setsockopt(c->obj.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
+        conn_finish(c, weft_failure_new(WEFT_REASON_ABORTED, "the reactor was freed"));
+    }
+    while (r->connectors.next != &r->connectors) {
+        ep_connector *cn = WEFT__EP_CONTAINER(r->connectors.next, ep_connector, obj.link);
+        connector_free(&cn->base);
+    }
+    while (r->listeners.next != &r->listeners) {
+        ep_listener *l = WEFT__EP_CONTAINER(r->listeners.next, ep_listener, obj.link);
+        listener_close(&l->base);
+    }
+}
