@@ -36,13 +36,17 @@ struct weft_choice {
     /* Recording (see weft_choice_record): every answer, in order. */
     uint32_t *rec_values;
     uint32_t *rec_bounds;
+    const char **rec_labels; /* static strings, as passed to weft_choose */
     size_t rec_len, rec_cap;
     bool recording;
+    bool rec_incomplete; /* the record could not grow: it misses choices */
     uint64_t count; /* choices made */
 };
 
+/* n <= 1 answers 0 without consuming input and is not recorded. label must
+ * be a static string (it is kept in the record). */
 uint32_t weft_choose(weft_choice *c, uint32_t n, const char *label);
-void weft_choice_free(weft_choice *c);
+void weft_choice_free(weft_choice *c); /* NULL is fine */
 
 /* Seeded: SplitMix64 expands the seed into xoshiro256** state; bounded values
  * use Lemire's multiply-and-reject method (docs/simulator.md specifies it). */
@@ -55,22 +59,33 @@ weft_choice *weft_choice_bytes(const uint8_t *data, size_t len);
  * when the run asks for a smaller n); past the end, 0. Copied. */
 weft_choice *weft_choice_replay(const uint32_t *values, size_t len);
 
-/* Start recording every answer of c (enabled by default for replay-capable
- * runs). The record stays in c; read it with weft_choice_recorded. */
+/* Start (or stop) recording every answer of c. Sources start with recording
+ * on. The record stays in c; read it with weft_choice_recorded (pointers valid
+ * until the next choice or weft_choice_free; either out pointer may be NULL).
+ * A record that cannot grow (out of memory) stops recording; then
+ * weft_choice_record_complete is false. */
 void weft_choice_record(weft_choice *c, bool on);
 size_t weft_choice_recorded(const weft_choice *c, const uint32_t **values, const uint32_t **bounds);
+bool weft_choice_record_complete(const weft_choice *c);
 
-/* Choice files: text, one "value/bound label" per line, '#' comments.
- * save writes the record; load parses into a caller-freed (weft_free) array.
- * load returns WEFT_EPARSE with err naming the line on bad input. */
+/* Choice files: text, one "value/bound label" per line, '#' comments, blank
+ * lines ignored; a bare "value" (no bound) is accepted for hand-written files.
+ * save writes the record (WEFT_EIO on a write error); load parses into a
+ * caller-freed (weft_free) array (*values NULL when empty). load returns
+ * WEFT_EPARSE with err naming the line ("line N: ...") on bad input: not a
+ * number, value >= bound, bound 0, numbers above 2^32-1, junk. */
 int weft_choice_save(const weft_choice *c, FILE *out);
 int weft_choice_load(FILE *in, uint32_t **values, size_t *len, char *err, size_t errlen);
 
 /* --------------------------------------------------------------- Trace
  *
- * One line per dispatched event and per choice: "<time> <kind> <detail>".
- * The trace hash (FNV-1a 64 over the lines) is always kept; the text is kept
- * only when a sink is set or keep_lines is on. */
+ * One record per dispatched event, per choice made through the simulator and
+ * per weft_sim_trace call. The text line "<seconds.nanoseconds> <kind>
+ * <detail>" is a pure rendering of the record and is produced only when a sink
+ * is set or keep_lines is on. The trace hash is always kept; it is computed
+ * over a canonical encoding of the records (docs/simulator.md), so it is the
+ * same with text on or off. The line given to a sink has no newline and is
+ * borrowed for the call. */
 typedef void (*weft_trace_sink)(const char *line, size_t len, void *ctx);
 
 /* ------------------------------------------------------------- Network */

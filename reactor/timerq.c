@@ -1,0 +1,382 @@
+/* timerq.c: the delayed-call queue (see timerq.h for the layout).
+ *
+ * Invariants:
+ * - every pending call is either in the heap (state HEAP, heap[pos].call == c)
+ *   or in the pass (state PASS, pass[pos].call == c, head <= pos < pass_len);
+ * - the heap is a 4-ary min-heap on (time, sequence); sequence numbers are
+ *   unique, so the order is total and never depends on addresses;
+ * - the live pass entries are sorted by (time, sequence);
+ * - a node is freed exactly when it is no longer pending and no handle holds
+ *   it.
+ *
+ * The heap array is allocated 64-byte aligned and shifted by three entries so
+ * that the four children of any node (4i+1 .. 4i+4) sit in one cache line.
+ */
+#include <string.h>
+
+#include "reactor/timerq.h"
+
+#define CHUNK_NODES 1024u
+#define HEAP_SHIFT 3u
+#define CACHE_LINE 64u
+
+static inline void set_state(weft_call *c, unsigned st)
+{
+    c->meta = (uint16_t)((c->meta & ~WEFT__CALL_STATE_MASK) | (st << WEFT__CALL_STATE_SHIFT));
+}
+
+static inline bool entry_less(const weft__tq_entry *a, const weft__tq_entry *b)
+{
+    if (a->time_ns != b->time_ns)
+        return a->time_ns < b->time_ns;
+    return a->call->k.seq < b->call->k.seq;
+}
+
+void weft__timerq_init(weft_timerq *q, weft_reactor *owner)
+{
+    memset(q, 0, sizeof *q);
+    q->owner = owner;
+}
+
+void weft__timerq_destroy(weft_timerq *q)
+{
+    for (size_t i = 0; i < q->nchunks; i++)
+        weft_free(q->chunks[i]);
+    weft_free(q->chunks);
+    weft_free(q->heap_mem);
+    weft_free(q->pass);
+    memset(q, 0, sizeof *q);
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+static weft_call *node_alloc(weft_timerq *q)
+{
+    if (!q->free_list) {
+        if (q->nchunks == q->chunks_cap) {
+            size_t cap = q->chunks_cap ? q->chunks_cap * 2 : 16;
+            weft_call **chunks = weft_realloc(q->chunks, cap * sizeof *chunks);
+            if (!chunks)
+                return NULL;
+            q->chunks = chunks;
+            q->chunks_cap = cap;
+        }
+        weft_call *chunk = weft_malloc(CHUNK_NODES * sizeof *chunk);
+        if (!chunk)
+            return NULL;
+        q->chunks[q->nchunks++] = chunk;
+        /* Thread the free list so nodes are handed out in address order
+         * within a chunk (cache friendly; order never affects behaviour). */
+        for (size_t i = CHUNK_NODES; i-- > 0;) {
+            chunk[i].meta = 0;
+            chunk[i].u.next_free = q->free_list;
+            q->free_list = &chunk[i];
+        }
+    }
+    weft_call *c = q->free_list;
+    q->free_list = c->u.next_free;
+    q->live++;
+    return c;
+}
+
+static void node_free(weft_timerq *q, weft_call *c)
+{
+    c->meta = 0;
+    c->u.next_free = q->free_list;
+    q->free_list = c;
+    q->live--;
+}
+
+/* ----------------------------------------------------------------- heap */
+
+static inline void place(weft_timerq *q, size_t i, weft__tq_entry e)
+{
+    q->heap[i] = e;
+    e.call->pos = (uint32_t)i;
+}
+
+static void sift_up(weft_timerq *q, size_t i, weft__tq_entry e)
+{
+    weft__tq_entry *h = q->heap;
+    while (i > 0) {
+        size_t parent = (i - 1) / 4;
+        if (!entry_less(&e, &h[parent]))
+            break;
+        place(q, i, h[parent]);
+        i = parent;
+    }
+    place(q, i, e);
+}
+
+static void sift_down(weft_timerq *q, size_t i, weft__tq_entry e)
+{
+    weft__tq_entry *h = q->heap;
+    size_t n = q->len;
+    for (;;) {
+        size_t first = 4 * i + 1;
+        if (first >= n)
+            break;
+        size_t end = first + 4 < n ? first + 4 : n;
+        size_t best = first;
+        for (size_t j = first + 1; j < end; j++)
+            if (entry_less(&h[j], &h[best]))
+                best = j;
+        if (!entry_less(&h[best], &e))
+            break;
+        place(q, i, h[best]);
+        i = best;
+    }
+    place(q, i, e);
+}
+
+static int heap_grow(weft_timerq *q)
+{
+    if (q->cap >= WEFT__TIMERQ_MAX)
+        return WEFT_ELIMIT;
+    size_t cap = q->cap ? q->cap * 2 : 64;
+    if (cap > WEFT__TIMERQ_MAX)
+        cap = WEFT__TIMERQ_MAX;
+    size_t bytes = (cap + HEAP_SHIFT) * sizeof(weft__tq_entry) + CACHE_LINE;
+    void *mem = weft_malloc(bytes);
+    if (!mem)
+        return WEFT_ENOMEM;
+    uintptr_t base = ((uintptr_t)mem + CACHE_LINE - 1) & ~(uintptr_t)(CACHE_LINE - 1);
+    weft__tq_entry *heap = (weft__tq_entry *)base + HEAP_SHIFT;
+    if (q->len)
+        memcpy(heap, q->heap, q->len * sizeof *heap);
+    weft_free(q->heap_mem);
+    q->heap_mem = mem;
+    q->heap = heap;
+    q->cap = cap;
+    return WEFT_OK;
+}
+
+static int heap_push(weft_timerq *q, weft_call *c, weft_time_ns when_ns)
+{
+    if (q->len == q->cap) {
+        int err = heap_grow(q);
+        if (err)
+            return err;
+    }
+    weft__tq_entry e = {when_ns, c};
+    set_state(c, WEFT__CALL_HEAP);
+    sift_up(q, q->len++, e);
+    return WEFT_OK;
+}
+
+/* Remove heap[i]; returns the entry. */
+static weft__tq_entry heap_remove(weft_timerq *q, size_t i)
+{
+    weft__tq_entry out = q->heap[i];
+    weft__tq_entry last = q->heap[--q->len];
+    if (i < q->len) {
+        if (i > 0 && entry_less(&last, &q->heap[(i - 1) / 4]))
+            sift_up(q, i, last);
+        else
+            sift_down(q, i, last);
+    }
+    return out;
+}
+
+bool weft__timerq_second_due(const weft_timerq *q, weft_time_ns limit_ns)
+{
+    size_t end = q->len < 5 ? q->len : 5;
+    for (size_t j = 1; j < end; j++)
+        if (q->heap[j].time_ns <= limit_ns)
+            return true;
+    return false;
+}
+
+weft_call *weft__timerq_pop(weft_timerq *q, weft_time_ns *time_ns)
+{
+    if (q->len == 0)
+        return NULL;
+    weft__tq_entry e = heap_remove(q, 0);
+    *time_ns = e.time_ns;
+    return e.call;
+}
+
+/* ----------------------------------------------------------------- pass */
+
+static void pass_remove(weft_timerq *q, size_t abs)
+{
+    size_t head = q->pass_head, len = q->pass_len;
+    weft__tq_entry *p = q->pass;
+    if (abs - head < len - 1 - abs) {
+        /* Shift the front part up by one. */
+        for (size_t j = abs; j > head; j--) {
+            p[j] = p[j - 1];
+            p[j].call->pos = (uint32_t)j;
+        }
+        q->pass_head++;
+    } else {
+        for (size_t j = abs; j + 1 < len; j++) {
+            p[j] = p[j + 1];
+            p[j].call->pos = (uint32_t)j;
+        }
+        q->pass_len--;
+    }
+    if (q->pass_head == q->pass_len)
+        q->pass_head = q->pass_len = 0;
+}
+
+size_t weft__timerq_fill_pass(weft_timerq *q, weft_time_ns limit_ns)
+{
+    size_t n = 0;
+    if (q->pass_len != q->pass_head)
+        return weft__timerq_pass_size(q);
+    q->pass_head = q->pass_len = 0;
+    while (q->len > 0 && q->heap[0].time_ns <= limit_ns) {
+        if (n == q->pass_cap) {
+            size_t cap = q->pass_cap ? q->pass_cap * 2 : 16;
+            weft__tq_entry *p = weft_realloc(q->pass, cap * sizeof *p);
+            if (!p)
+                break; /* run with what we have; the rest stays in the heap */
+            q->pass = p;
+            q->pass_cap = cap;
+        }
+        weft__tq_entry e = heap_remove(q, 0);
+        set_state(e.call, WEFT__CALL_PASS);
+        e.call->pos = (uint32_t)n;
+        q->pass[n++] = e;
+    }
+    q->pass_len = n;
+    return n;
+}
+
+weft_call *weft__timerq_pass_take(weft_timerq *q, size_t i, weft_time_ns *time_ns)
+{
+    size_t abs = q->pass_head + i;
+    weft__tq_entry e = q->pass[abs];
+    pass_remove(q, abs);
+    *time_ns = e.time_ns;
+    return e.call;
+}
+
+/* ---------------------------------------------------------------- calls */
+
+weft_call *weft__timerq_add(weft_timerq *q, weft_time_ns when_ns, unsigned label, bool handle,
+                            weft_call_fn fn, void *ctx)
+{
+    weft_call *c = node_alloc(q);
+    if (!c)
+        return NULL;
+    c->u.fn = fn;
+    c->ctx = ctx;
+    c->q = q;
+    c->k.seq = q->next_seq++;
+    c->host = q->tag;
+    c->meta = (uint16_t)((label & WEFT__CALL_LABEL_MAX) | (handle ? WEFT__CALL_HANDLE : 0u));
+    if (heap_push(q, c, when_ns) != WEFT_OK) {
+        node_free(q, c);
+        return NULL;
+    }
+    return c;
+}
+
+weft_time_ns weft__timerq_due(const weft_timerq *q, const weft_call *c)
+{
+    switch (weft__call_state(c)) {
+    case WEFT__CALL_HEAP:
+        return q->heap[c->pos].time_ns;
+    case WEFT__CALL_PASS:
+        return q->pass[c->pos].time_ns;
+    default:
+        return c->k.time_ns;
+    }
+}
+
+static weft__tq_entry take_pending(weft_timerq *q, weft_call *c)
+{
+    weft__tq_entry e;
+    if (weft__call_state(c) == WEFT__CALL_HEAP) {
+        e = heap_remove(q, c->pos);
+    } else {
+        e = q->pass[c->pos];
+        pass_remove(q, c->pos);
+    }
+    return e;
+}
+
+void weft__timerq_cancel(weft_timerq *q, weft_call *c)
+{
+    weft__tq_entry e = take_pending(q, c);
+    c->k.time_ns = e.time_ns;
+    set_state(c, WEFT__CALL_CANCELLED);
+    if (!(c->meta & WEFT__CALL_HANDLE))
+        node_free(q, c);
+}
+
+int weft__timerq_rekey(weft_timerq *q, weft_call *c, weft_time_ns when_ns)
+{
+    if (weft__call_state(c) == WEFT__CALL_HEAP) {
+        /* In place: new key, then restore the heap order. */
+        size_t i = c->pos;
+        c->k.seq = q->next_seq++;
+        weft__tq_entry e = {when_ns, c};
+        q->heap[i] = e;
+        if (i > 0 && entry_less(&e, &q->heap[(i - 1) / 4]))
+            sift_up(q, i, e);
+        else
+            sift_down(q, i, e);
+        return WEFT_OK;
+    }
+    /* In the pass: make room in the heap first so failure changes nothing. */
+    if (q->len == q->cap) {
+        int err = heap_grow(q);
+        if (err)
+            return err;
+    }
+    pass_remove(q, c->pos);
+    c->k.seq = q->next_seq++;
+    return heap_push(q, c, when_ns);
+}
+
+void weft__timerq_fire(weft_timerq *q, weft_call *c, weft_time_ns time_ns)
+{
+    c->k.time_ns = time_ns;
+    set_state(c, WEFT__CALL_CALLED);
+    if (!(c->meta & WEFT__CALL_HANDLE))
+        node_free(q, c);
+}
+
+void weft__timerq_release(weft_timerq *q, weft_call *c)
+{
+    c->meta = (uint16_t)(c->meta & ~WEFT__CALL_HANDLE);
+    if (!weft__call_pending(c))
+        node_free(q, c);
+}
+
+size_t weft__timerq_pending(const weft_timerq *q)
+{
+    return q->len + weft__timerq_pass_size(q);
+}
+
+bool weft__timerq_next_time(const weft_timerq *q, weft_time_ns *t)
+{
+    bool any = false;
+    weft_time_ns best = 0;
+    if (q->len) {
+        best = q->heap[0].time_ns;
+        any = true;
+    }
+    if (q->pass_len != q->pass_head) {
+        weft_time_ns p = q->pass[q->pass_head].time_ns;
+        if (!any || p < best)
+            best = p;
+        any = true;
+    }
+    if (any)
+        *t = best;
+    return any;
+}
+
+size_t weft__timerq_bytes(const weft_timerq *q)
+{
+    size_t bytes = q->nchunks * CHUNK_NODES * sizeof(weft_call);
+    bytes += q->chunks_cap * sizeof(weft_call *);
+    if (q->heap_mem)
+        bytes += (q->cap + HEAP_SHIFT) * sizeof(weft__tq_entry) + CACHE_LINE;
+    bytes += q->pass_cap * sizeof(weft__tq_entry);
+    return bytes;
+}

@@ -1,0 +1,177 @@
+/* timerq.h: the delayed-call queue shared by the reactor backends. Internal.
+ *
+ * A queue holds pending calls keyed by (time, sequence). The sequence number
+ * is handed out when a call is scheduled (or re-keyed by reset/delay), so
+ * equal times keep their scheduling order as the default order.
+ *
+ * Layout: a 4-ary min-heap of 16-byte entries {time, call} with the keys
+ * inline (the four children of a node share one cache line), plus a "pass"
+ * array: the calls of the current pass, taken out of the heap together and
+ * sorted by (time, sequence). A backend starts a pass with every call due up
+ * to some limit and then takes them out one by one in any order it likes (the
+ * simulator asks its choice source). Calls scheduled meanwhile go to the heap
+ * and wait for the next pass: that is the rule "a call scheduled while calls
+ * are running never runs in the same pass".
+ *
+ * Call nodes come from slabs with a free list; steady state allocates nothing.
+ * A node is 40 bytes; with its heap entry a pending call costs 56 bytes plus
+ * the heap array's growth slack.
+ *
+ * Backends that use the queue embed it right after their reactor header
+ * (weft__timed_reactor), which is how reactor/call.c finds it from a plain
+ * weft_reactor pointer.
+ */
+#ifndef WEFT_TIMERQ_H
+#define WEFT_TIMERQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "reactor/reactor_internal.h"
+
+/* Call states. */
+enum {
+    WEFT__CALL_FREE = 0,
+    WEFT__CALL_HEAP = 1,      /* pending, in the heap */
+    WEFT__CALL_PASS = 2,      /* pending, in the current pass */
+    WEFT__CALL_CALLED = 3,    /* ran (or is running) */
+    WEFT__CALL_CANCELLED = 4, /* cancelled before it ran */
+};
+
+/* Bits of weft_call.meta. */
+#define WEFT__CALL_LABEL_BITS 11u
+#define WEFT__CALL_LABEL_MAX ((1u << WEFT__CALL_LABEL_BITS) - 1u)
+#define WEFT__CALL_STATE_SHIFT 11u
+#define WEFT__CALL_STATE_MASK (7u << WEFT__CALL_STATE_SHIFT)
+#define WEFT__CALL_HANDLE 0x4000u /* a user holds a handle to it */
+
+/* Most pending calls one queue holds (positions are 32-bit). */
+#define WEFT__TIMERQ_MAX ((size_t)UINT32_MAX - 8u)
+
+typedef struct weft_timerq weft_timerq;
+
+struct weft_call {
+    union {
+        weft_call_fn fn;     /* pending: what to run */
+        weft_call *next_free; /* free: the free list */
+    } u;
+    void *ctx;
+    weft_timerq *q;
+    union {
+        uint64_t seq;        /* pending: order among equal times */
+        weft_time_ns time_ns; /* ran or cancelled: when it was due */
+    } k;
+    uint32_t pos;  /* pending: index in the heap or the pass array */
+    uint16_t host; /* owner tag (the simulator's host) */
+    uint16_t meta; /* label id, state, handle bit */
+};
+
+typedef struct weft__tq_entry {
+    weft_time_ns time_ns;
+    weft_call *call;
+} weft__tq_entry;
+
+struct weft_timerq {
+    weft__tq_entry *heap; /* heap[0] is the root; 64-byte aligned + 3 */
+    void *heap_mem;
+    size_t len, cap;
+    weft__tq_entry *pass; /* pass[head..pass_len) are live */
+    size_t pass_head, pass_len, pass_cap;
+    uint64_t next_seq;
+    weft_call *free_list;
+    weft_call **chunks;
+    size_t nchunks, chunks_cap;
+    size_t live; /* nodes handed out and not yet freed */
+    weft_reactor *owner; /* for now() in reset/delay */
+    uint16_t tag;        /* stamped as host on new calls */
+};
+
+typedef struct weft__timed_reactor {
+    struct weft_reactor base;
+    weft_timerq timers;
+} weft__timed_reactor;
+
+static inline weft_timerq *weft__reactor_timerq(weft_reactor *r)
+{
+    return &((weft__timed_reactor *)r)->timers;
+}
+
+static inline unsigned weft__call_state(const weft_call *c)
+{
+    return (c->meta & WEFT__CALL_STATE_MASK) >> WEFT__CALL_STATE_SHIFT;
+}
+
+static inline unsigned weft__call_label(const weft_call *c)
+{
+    return c->meta & WEFT__CALL_LABEL_MAX;
+}
+
+static inline bool weft__call_pending(const weft_call *c)
+{
+    unsigned st = weft__call_state(c);
+    return st == WEFT__CALL_HEAP || st == WEFT__CALL_PASS;
+}
+
+void weft__timerq_init(weft_timerq *q, weft_reactor *owner);
+/* Frees every node, pending or held by a handle, and the arrays. */
+void weft__timerq_destroy(weft_timerq *q);
+
+/* Schedule fn(ctx) at when_ns. handle: the caller gets a handle it must
+ * release. NULL: out of memory or queue full. */
+weft_call *weft__timerq_add(weft_timerq *q, weft_time_ns when_ns, unsigned label, bool handle,
+                            weft_call_fn fn, void *ctx);
+/* Take a pending call out (heap or pass) and mark it cancelled; frees it when
+ * no handle holds it. The caller checked it is pending. */
+void weft__timerq_cancel(weft_timerq *q, weft_call *c);
+/* Re-key a pending call: due at when_ns with a fresh sequence number (it moves
+ * to the heap if it was in the pass). */
+int weft__timerq_rekey(weft_timerq *q, weft_call *c, weft_time_ns when_ns);
+/* When a pending call is due. */
+weft_time_ns weft__timerq_due(const weft_timerq *q, const weft_call *c);
+
+size_t weft__timerq_pending(const weft_timerq *q);
+/* Earliest due time among pending calls; false when none. */
+bool weft__timerq_next_time(const weft_timerq *q, weft_time_ns *t);
+
+/* The heap part. */
+static inline bool weft__timerq_heap_top(const weft_timerq *q, weft_time_ns *t)
+{
+    if (q->len == 0)
+        return false;
+    *t = q->heap[0].time_ns;
+    return true;
+}
+/* True when a second heap entry (besides the root) is due at or before
+ * limit_ns: the root is not alone. */
+bool weft__timerq_second_due(const weft_timerq *q, weft_time_ns limit_ns);
+/* Remove the root. The call stays in its pending state until
+ * weft__timerq_fire; *time_ns gets its due time. */
+weft_call *weft__timerq_pop(weft_timerq *q, weft_time_ns *time_ns);
+
+/* The pass. Fill: move every heap entry due at or before limit_ns into the
+ * (empty) pass, in (time, sequence) order; returns how many are in it.
+ * WEFT_ENOMEM is reported as 0 moved with the heap untouched. */
+size_t weft__timerq_fill_pass(weft_timerq *q, weft_time_ns limit_ns);
+static inline size_t weft__timerq_pass_size(const weft_timerq *q)
+{
+    return q->pass_len - q->pass_head;
+}
+/* The i-th (0-based, in (time, sequence) order) entry of the pass. */
+static inline const weft__tq_entry *weft__timerq_pass_at(const weft_timerq *q, size_t i)
+{
+    return &q->pass[q->pass_head + i];
+}
+/* Remove the i-th entry from the pass and return its call (still pending
+ * until weft__timerq_fire). */
+weft_call *weft__timerq_pass_take(weft_timerq *q, size_t i, weft_time_ns *time_ns);
+
+/* Mark a taken call as called at time_ns, freeing the node when no handle
+ * holds it. Read what you need (fn, ctx, seq, label, host) first. */
+void weft__timerq_fire(weft_timerq *q, weft_call *c, weft_time_ns time_ns);
+/* The handle's owner lets go; frees the node if it is no longer pending. */
+void weft__timerq_release(weft_timerq *q, weft_call *c);
+
+/* Bytes the queue has allocated (nodes, heap, pass, slab table). */
+size_t weft__timerq_bytes(const weft_timerq *q);
+
+#endif
