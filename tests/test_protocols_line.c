@@ -12,24 +12,27 @@
 
 #include "tests/support/string_transport.h"
 #include "weft/protocols.h"
+#include "weft/sim.h"
 
-/* A small local generator (SplitMix64) for the seeded splits. */
+/* Seeds drive the simulator's seeded choice source. */
 typedef struct test_rng {
-    uint64_t s;
+    weft_choice *c;
 } test_rng;
 
 static void test_rng_init(test_rng *r, uint64_t seed)
 {
-    r->s = seed;
+    r->c = weft_choice_seeded(seed);
+    assert_non_null(r->c);
+}
+
+static void test_rng_done(test_rng *r)
+{
+    weft_choice_free(r->c);
 }
 
 static uint32_t test_rng_below(test_rng *r, uint32_t n)
 {
-    uint64_t z = (r->s += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    z ^= z >> 31;
-    return n ? (uint32_t)(z % n) : 0;
+    return n ? weft_choose(r->c, n, "test") : 0;
 }
 
 /* ------------------------------------------------------------ A test protocol */
@@ -632,6 +635,7 @@ static void check_invariance(const char *delim, size_t dl, size_t max, int seeds
             assert_string_equal(whole->lr.error, WEFT_REASON_LINE_TOO_LONG);
         tline_free(whole);
         free(s.bytes);
+        test_rng_done(&r);
     }
 }
 
