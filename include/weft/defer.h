@@ -41,6 +41,8 @@ extern "C" {
 #define WEFT_FAILURE_NO_MEMORY "OutOfMemory"
 #define WEFT_FAILURE_QUEUE_OVERFLOW "QueueOverflow"
 #define WEFT_FAILURE_QUEUE_UNDERFLOW "QueueUnderflow"
+/* A handler returned weft_failed(NULL) or weft_chain(NULL). */
+#define WEFT_FAILURE_BAD_RESULT "BadResult"
 
 typedef struct weft_failure {
     const char *type;    /* stable type name, never NULL */
