@@ -628,7 +628,10 @@ static int declare(parser *p, scn_ent_kind kind)
         perr(p, k->col, "name longer than %u bytes", WEFT_SCENARIO_NAME_MAX);
         return -1;
     }
-    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+    /* Statements start with a keyword or a subject's name, keywords first:
+     * a subject cannot be called like a keyword. Hosts are never subjects,
+     * so `host client server` is fine. */
+    for (size_t i = 0; kind != SCN_ENT_HOST && i < sizeof reserved / sizeof reserved[0]; i++)
         if (is_kw(k, reserved[i])) {
             perr(p, k->col, "'%s' is a reserved word and cannot name a %s", reserved[i],
                  kind_name(kind));
@@ -1480,8 +1483,8 @@ static bool st_expect(parser *p, tok *kw, int subj)
         st->ekind = SCN_E_BYTES;
         if (!parse_string(p, &st->bytes, &st->nbytes, "bytes"))
             return false;
-    } else if (k->t != T_WORD) {
-        perr(p, k->col, "expected what to expect, got %s", describe(k, b, sizeof b));
+    } else if (k->t == T_EOL) {
+        perr(p, k->col, "expected what to expect, got end of line");
         return false;
     } else if (data && (is_kw(k, "bytes") || is_kw(k, "line") || is_kw(k, "prefix") ||
                         is_kw(k, "match"))) {
@@ -1805,11 +1808,6 @@ static bool statement(parser *p)
         perr(p, k->col, "expected a statement, got %s", describe(k, b, sizeof b));
         return false;
     }
-    int subj = find_tok(p->sc, k);
-    if (subj >= 0) {
-        next(p);
-        return st_subject(p, k, subj);
-    }
     next(p);
     if (is_kw(k, "scenario"))
         return st_scenario(p, k);
@@ -1863,6 +1861,9 @@ static bool statement(parser *p)
         return st_timing(p, k, true);
     if (is_kw(k, "after"))
         return st_timing(p, k, false);
+    int subj = find_tok(p->sc, k);
+    if (subj >= 0)
+        return st_subject(p, k, subj);
     perr(p, k->col, "unknown statement or name %s", describe(k, b, sizeof b));
     return false;
 }

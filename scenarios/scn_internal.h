@@ -223,4 +223,20 @@ struct weft_scenario {
 /* Index of the entity called name, or -1. */
 int weft__scn_find(const weft_scenario *sc, const char *name);
 
+/* ---- registry.c, for the runner ---- */
+
+/* How to destroy a factory the registry made. */
+typedef struct weft__factory_owner {
+    weft_protocol_destroy_fn destroy;
+    void *ctx;
+} weft__factory_owner;
+
+/* Make a factory of the registered protocol `name`; NULL with a message in
+ * err (errlen > 0). *owner says how to destroy the result. */
+weft_factory *weft__registry_make(const weft_registry *reg, const char *name, weft_reactor *r,
+                                  const char *args, char *err, size_t errlen,
+                                  weft__factory_owner *owner);
+/* The action called name (and its ctx), or NULL. */
+weft_action_fn weft__registry_action(const weft_registry *reg, const char *name, void **ctx);
+
 #endif
