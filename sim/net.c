@@ -1,15 +1,48 @@
-/* net.c: the simulated network (first cut: the host table and configuration;
- * listen and connect report WEFT_ENOTCONN until the pipes land).
+/* net.c: the simulated network: hosts, listeners, connectors, connections as
+ * pairs of byte pipes, and the fault model.
  *
  * Hosts live in an array indexed by host id, in creation order; host 0 is
- * "localhost", created with the network. Names are unique and looked up by a
- * linear scan, which keeps lookups deterministic and cheap for the few dozen
- * hosts a scenario uses.
+ * "localhost". Listeners, connectors and connections live in doubly linked
+ * lists in creation order, so every sweep (crash, heal, free) visits them in
+ * an order that depends only on what the run did, never on addresses.
+ *
+ * A connection has two sides (0: client, 1: server). Each side owns the pipe
+ * of what it wrote: a byte buffer plus a queue of records (data of one write,
+ * the connection-established signal to the client, FIN, RST). A pipe has at
+ * most one delivery event scheduled at a time, for its head, and the due time
+ * of each delivery is never earlier than the previous one: that is what keeps
+ * bytes in order whatever order the core picks for concurrent events. When a
+ * delivery is scheduled, the choice source decides its latency (value 0: the
+ * minimum), how many bytes it carries (value 0: the whole write, or
+ * max_chunk), and with coalescing on, how many following writes it joins
+ * (value 0: none). Questions with one possible answer are not asked, and fault
+ * rates of zero ask nothing, so a fault-free run with fixed latency makes no
+ * network choices at all.
+ *
+ * Protocol code of a side only ever runs in an event of that side's host:
+ * deliveries are scheduled on the receiving host, and what a side learns
+ * about its own connection (its FIN was delivered, it was reset, its producer
+ * may resume) arrives through a per-side notification event on its host.
+ *
+ * Lifetimes: a side is "lost" once its protocol got connection_lost (and
+ * destroy), or at once when it never had a protocol. A connection is freed
+ * when both sides are lost, no event of it is pending and no callback of it
+ * is running (busy). Connectors and listeners are the user's handles: a host
+ * crash deactivates a listener but frees nothing the user still holds.
  */
 #include <string.h>
 
 #include "reactor/reactor_internal.h"
 #include "sim/sim_internal.h"
+
+#define NET_EPHEMERAL_FIRST 49152u
+#define NET_DEFAULT_CONNECT_TIMEOUT_NS (30 * WEFT_NS_PER_S)
+/* How many queued writes one delivery may join at most (coalescing). */
+#define NET_COALESCE_MAX 64u
+/* Pipe buffers above this size are given back when they empty. */
+#define NET_BUF_KEEP_BYTES (64u * 1024u)
+
+/* ----------------------------------------------------------- Types */
 
 typedef struct net_host {
     char name[WEFT_HOST_MAX];
@@ -17,15 +50,1351 @@ typedef struct net_host {
     uint16_t next_port;
 } net_host;
 
+typedef struct net_pair {
+    uint32_t a, b; /* partitions: a < b; stalls: directed a -> b */
+} net_pair;
+
+enum { REC_DATA, REC_OPEN, REC_FIN, REC_RST };
+
+typedef struct net_rec {
+    weft_time_ns sent_ns;
+    uint32_t len; /* data bytes left in this write */
+    uint32_t kind;
+} net_rec;
+
+typedef struct net_pipe {
+    uint8_t *buf; /* bytes [head, head + len) */
+    size_t head, len, cap;
+    net_rec *recs; /* ring: [rhead, rhead + rlen) modulo rcap (a power of 2) */
+    uint32_t rhead, rlen, rcap;
+    weft_call *ev;          /* the scheduled delivery of the head */
+    size_t ev_bytes;        /* data bytes that delivery carries */
+    weft_time_ns last_due_ns;
+    bool held;              /* blocked by a partition or stall: wait for heal/release */
+} net_pipe;
+
+enum { NOTIFY_FIN_ACKED = 1u, NOTIFY_LOST = 2u, NOTIFY_RESUME = 4u };
+
+typedef struct net_conn net_conn;
+
+typedef struct net_side {
+    weft_transport transport; /* first: a weft_transport * is a net_side * */
+    net_conn *conn;
+    weft_protocol *proto;
+    uint32_t host;
+    uint8_t idx; /* 0 client, 1 server */
+    weft_address self, peer;
+    net_pipe out; /* what this side wrote, towards the peer */
+    weft_producer producer;
+    weft_call *notify_ev;
+    unsigned notify;
+    const char *lost_type; /* pending NOTIFY_LOST reason (static strings) */
+    const char *lost_msg;
+    bool has_producer, producer_paused;
+    bool reading_paused;
+    bool write_closed; /* no more writes: FIN or RST queued */
+    bool closing;      /* lose_connection: full close, stop reading */
+    bool write_shut;   /* our FIN was delivered */
+    bool read_eof;     /* the peer's FIN arrived */
+    bool made;         /* connection_made ran */
+    bool lost;
+} net_side;
+
+typedef struct net_connector net_connector;
+
+struct net_conn {
+    net_side side[2];
+    weft_simnet *n;
+    uint64_t id;
+    net_conn *prev, *next;
+    net_connector *connector;
+    uint32_t busy;
+};
+
+typedef struct net_listener {
+    weft_listener base;
+    weft_simnet *n;
+    uint32_t host;
+    weft_address addr;
+    bool active;
+    struct net_listener *prev, *next;
+} net_listener;
+
+enum { CN_IDLE, CN_CONNECTING, CN_CONNECTED };
+
+struct net_connector {
+    weft_connector base;
+    weft_simnet *n;
+    uint32_t host; /* where the connect was made */
+    int state;
+    bool factory_started;
+    bool free_pending;
+    unsigned in_hook;
+    weft_call *ev;         /* SYN in flight, or the failure notification */
+    weft_call *timeout_ev;
+    net_conn *conn;        /* accepted by the server or connected */
+    uint32_t target;       /* host the SYN goes to */
+    const char *fail_type; /* pending failure (static strings) */
+    const char *fail_msg;
+    net_connector *prev, *next;
+};
+
 struct weft_simnet {
     weft_sim *sim;
     weft_net_config cfg;
     net_host *hosts;
     uint32_t hosts_len, hosts_cap;
+    net_pair *parts;
+    size_t parts_len, parts_cap;
+    net_pair *stalls;
+    size_t stalls_len, stalls_cap;
+    net_conn *conns_head, *conns_tail;
+    size_t conns_live; /* connections with a side not lost */
+    net_listener *lis_head, *lis_tail;
+    size_t lis_active;
+    net_connector *cn_head, *cn_tail;
+    uint64_t next_conn_id;
+    uint8_t *scratch; /* what the running delivery hands to data_received */
+    size_t scratch_cap;
+    bool freeing;
 };
 
-#define NET_EPHEMERAL_FIRST 49152u
-#define NET_DEFAULT_CONNECT_TIMEOUT_NS (30 * WEFT_NS_PER_S)
+static const weft_transport_ops net_transport_ops;
+static const weft_listener_ops net_listener_ops;
+static const weft_connector_ops net_connector_ops;
+
+/* List helpers: append in creation order, unlink. */
+#define NET_LIST_APPEND(headp, tailp, x)                                                 \
+    do {                                                                               \
+        (x)->prev = *(tailp);                                                          \
+        (x)->next = NULL;                                                              \
+        if (*(tailp))                                                                  \
+            (*(tailp))->next = (x);                                                    \
+        else                                                                           \
+            *(headp) = (x);                                                            \
+        *(tailp) = (x);                                                                \
+    } while (0)
+#define NET_LIST_UNLINK(headp, tailp, x)                                                 \
+    do {                                                                               \
+        if ((x)->prev)                                                                 \
+            (x)->prev->next = (x)->next;                                               \
+        else                                                                           \
+            *(headp) = (x)->next;                                                      \
+        if ((x)->next)                                                                 \
+            (x)->next->prev = (x)->prev;                                               \
+        else                                                                           \
+            *(tailp) = (x)->prev;                                                      \
+        (x)->prev = (x)->next = NULL;                                                  \
+    } while (0)
+
+/* ------------------------------------------------------ Small helpers */
+
+static weft_time_ns net_now(const weft_simnet *n)
+{
+    return weft__sim_now(n->sim);
+}
+
+static const char *host_name(const weft_simnet *n, uint32_t h)
+{
+    return n->hosts[h].name;
+}
+
+static net_side *peer_of(net_side *s)
+{
+    return &s->conn->side[1 - s->idx];
+}
+
+static const char *dir_name(const net_side *s)
+{
+    return s->idx == 0 ? "c>s" : "s>c";
+}
+
+static void set_address(weft_address *a, const char *host, uint16_t port)
+{
+    size_t len = strlen(host);
+    if (len >= WEFT_HOST_MAX)
+        len = WEFT_HOST_MAX - 1;
+    memcpy(a->host, host, len);
+    a->host[len] = '\0';
+    a->port = port;
+}
+
+static uint16_t ephemeral_port(weft_simnet *n, uint32_t h)
+{
+    net_host *host = &n->hosts[h];
+    uint16_t port = host->next_port;
+    host->next_port = port == 65535 ? NET_EPHEMERAL_FIRST : (uint16_t)(port + 1);
+    return port;
+}
+
+static bool pair_find(const net_pair *v, size_t len, uint32_t a, uint32_t b, size_t *at)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (v[i].a == a && v[i].b == b) {
+            if (at)
+                *at = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int pair_add(net_pair **v, size_t *len, size_t *cap, uint32_t a, uint32_t b)
+{
+    if (*len == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 4;
+        net_pair *nv = weft_realloc(*v, ncap * sizeof *nv);
+        if (!nv)
+            return WEFT_ENOMEM;
+        *v = nv;
+        *cap = ncap;
+    }
+    (*v)[*len].a = a;
+    (*v)[*len].b = b;
+    (*len)++;
+    return WEFT_OK;
+}
+
+static bool partitioned(const weft_simnet *n, uint32_t a, uint32_t b)
+{
+    if (n->parts_len == 0 || a == b)
+        return false;
+    return pair_find(n->parts, n->parts_len, a < b ? a : b, a < b ? b : a, NULL);
+}
+
+/* Is traffic from host a to host b held right now? */
+static bool blocked(const weft_simnet *n, uint32_t a, uint32_t b)
+{
+    if (partitioned(n, a, b))
+        return true;
+    return n->stalls_len && pair_find(n->stalls, n->stalls_len, a, b, NULL);
+}
+
+/* A latency in [latency_min_ns, latency_max_ns]; 0 is the minimum. */
+static int64_t pick_latency(weft_simnet *n)
+{
+    int64_t lo = n->cfg.latency_min_ns, range = n->cfg.latency_max_ns - lo;
+    if (range <= 0)
+        return lo;
+    if (range < (int64_t)UINT32_MAX)
+        return lo + (int64_t)weft__sim_choose(n->sim, (uint32_t)range + 1, "net.latency");
+    /* Wider than a choice can say: pick one of 2^32-1 evenly spaced steps. */
+    uint32_t v = weft__sim_choose(n->sim, UINT32_MAX, "net.latency");
+    int64_t step = range / (int64_t)(UINT32_MAX - 1) + 1;
+    int64_t off = (int64_t)v * step;
+    return lo + (off > range ? range : off);
+}
+
+/* A rate draw: only asked when the rate is not zero. */
+static bool fault_strikes(weft_simnet *n, uint32_t ppm, const char *label)
+{
+    return ppm && weft__sim_choose(n->sim, 1000000u, label) < ppm;
+}
+
+/* ------------------------------------------------------------- Pipes */
+
+static net_rec *rec_head(net_pipe *p)
+{
+    return &p->recs[p->rhead];
+}
+
+static net_rec *rec_at(net_pipe *p, uint32_t i)
+{
+    return &p->recs[(p->rhead + i) & (p->rcap - 1)];
+}
+
+static int rec_push(net_pipe *p, uint32_t kind, uint32_t len, weft_time_ns sent_ns)
+{
+    if (p->rlen == p->rcap) {
+        uint32_t ncap = p->rcap ? p->rcap * 2 : 4;
+        net_rec *nr = weft_malloc(ncap * sizeof *nr);
+        if (!nr)
+            return WEFT_ENOMEM;
+        for (uint32_t i = 0; i < p->rlen; i++)
+            nr[i] = *rec_at(p, i);
+        weft_free(p->recs);
+        p->recs = nr;
+        p->rcap = ncap;
+        p->rhead = 0;
+    }
+    net_rec *r = &p->recs[(p->rhead + p->rlen) & (p->rcap - 1)];
+    r->sent_ns = sent_ns;
+    r->len = len;
+    r->kind = kind;
+    p->rlen++;
+    return WEFT_OK;
+}
+
+static void rec_pop(net_pipe *p)
+{
+    p->rhead = (p->rhead + 1) & (p->rcap - 1);
+    p->rlen--;
+}
+
+static int buf_append(net_pipe *p, const void *data, size_t len)
+{
+    if (p->head + p->len + len > p->cap) {
+        if (p->len + len <= p->cap && p->head >= p->len) {
+            /* Slide the live bytes down instead of growing. */
+            memmove(p->buf, p->buf + p->head, p->len);
+            p->head = 0;
+        } else {
+            size_t ncap = p->cap ? p->cap : 64;
+            while (ncap < p->len + len)
+                ncap *= 2;
+            uint8_t *nb = weft_malloc(ncap);
+            if (!nb)
+                return WEFT_ENOMEM;
+            if (p->len)
+                memcpy(nb, p->buf + p->head, p->len);
+            weft_free(p->buf);
+            p->buf = nb;
+            p->cap = ncap;
+            p->head = 0;
+        }
+    }
+    memcpy(p->buf + p->head + p->len, data, len);
+    p->len += len;
+    return WEFT_OK;
+}
+
+static void buf_consumed(net_pipe *p, size_t len)
+{
+    p->head += len;
+    p->len -= len;
+    if (p->len == 0) {
+        p->head = 0;
+        if (p->cap > NET_BUF_KEEP_BYTES) {
+            weft_free(p->buf);
+            p->buf = NULL;
+            p->cap = 0;
+        }
+    }
+}
+
+/* Drop everything queued (abort, reset) and the pending delivery. */
+static void pipe_drop(weft_simnet *n, net_pipe *p)
+{
+    if (p->ev) {
+        weft__sim_cancel(n->sim, p->ev);
+        p->ev = NULL;
+    }
+    p->len = 0;
+    p->head = 0;
+    p->rlen = 0;
+    p->rhead = 0;
+    p->held = false;
+}
+
+static void pipe_release(net_pipe *p)
+{
+    weft_free(p->buf);
+    weft_free(p->recs);
+    memset(p, 0, sizeof *p);
+}
+
+static void pipe_fire(void *ctx);
+
+/* Schedule the delivery of the head of s's outgoing pipe, if none is. */
+static void pipe_schedule(net_side *s)
+{
+    net_pipe *p = &s->out;
+    weft_simnet *n = s->conn->n;
+    if (p->ev || p->rlen == 0 || n->freeing)
+        return;
+    if (p->held && blocked(n, s->host, peer_of(s)->host))
+        return; /* heal or release reschedules */
+    p->held = false;
+    net_rec *r = rec_head(p);
+    weft_time_ns base_ns = r->sent_ns;
+    size_t bytes = 0;
+    if (r->kind == REC_DATA) {
+        size_t span = r->len;
+        uint32_t joinable = 1;
+        if (n->cfg.coalesce) {
+            while (joinable < p->rlen && joinable < NET_COALESCE_MAX &&
+                   rec_at(p, joinable)->kind == REC_DATA)
+                joinable++;
+        }
+        uint32_t joined = 0;
+        if (joinable > 1)
+            joined = weft__sim_choose(n->sim, joinable, "net.coalesce");
+        for (uint32_t i = 1; i <= joined; i++)
+            span += rec_at(p, i)->len;
+        bytes = span;
+        if (n->cfg.max_chunk) {
+            size_t lim = span < n->cfg.max_chunk ? span : n->cfg.max_chunk;
+            if (lim > UINT32_MAX)
+                lim = UINT32_MAX;
+            bytes = lim;
+            if (lim > 1)
+                bytes = lim - weft__sim_choose(n->sim, (uint32_t)lim, "net.chunk");
+        }
+        /* Bytes cannot arrive before the write that carries the last of them. */
+        size_t covered = r->len;
+        for (uint32_t i = 1; covered < bytes; i++) {
+            net_rec *ri = rec_at(p, i);
+            covered += ri->len;
+            base_ns = ri->sent_ns;
+        }
+    }
+    weft_time_ns due = base_ns + pick_latency(n);
+    if (fault_strikes(n, n->cfg.stall_ppm, "fault.stall")) {
+        int64_t hold_ns = 0;
+        if (n->cfg.stall_max_ns > 0) {
+            uint32_t bound = n->cfg.stall_max_ns < (int64_t)UINT32_MAX
+                                 ? (uint32_t)n->cfg.stall_max_ns
+                                 : UINT32_MAX;
+            hold_ns = 1 + (int64_t)weft__sim_choose(n->sim, bound, "net.stall");
+        }
+        due += hold_ns;
+        weft_sim_trace(n->sim, "net.fault", "stall conn=%llu dir=%s ns=%lld",
+                       (unsigned long long)s->conn->id, dir_name(s), (long long)hold_ns);
+    }
+    if (due < p->last_due_ns)
+        due = p->last_due_ns;
+    weft_time_ns now = net_now(n);
+    if (due < now)
+        due = now;
+    p->last_due_ns = due;
+    p->ev_bytes = bytes;
+    p->ev = weft__sim_schedule(n->sim, due, peer_of(s)->host, "net.deliver", pipe_fire, s);
+    /* Out of memory: the pipe waits; the next write, heal or resume retries. */
+}
+
+/* ---------------------------------------------------- Notifications */
+
+static void on_notify(void *ctx);
+
+static void notify(net_side *s, unsigned bits)
+{
+    weft_simnet *n = s->conn->n;
+    s->notify |= bits;
+    if (!s->notify_ev && !n->freeing)
+        s->notify_ev = weft__sim_schedule(n->sim, net_now(n), s->host, "net.notify", on_notify, s);
+}
+
+static void notify_lost(net_side *s, const char *type, const char *msg)
+{
+    if (s->lost)
+        return;
+    if (!s->lost_type) {
+        s->lost_type = type;
+        s->lost_msg = msg;
+    }
+    notify(s, NOTIFY_LOST);
+}
+
+/* ------------------------------------------------------- Connections */
+
+static void conn_maybe_free(net_conn *c)
+{
+    weft_simnet *n = c->n;
+    if (n->freeing || c->busy || !c->side[0].lost || !c->side[1].lost)
+        return;
+    for (int i = 0; i < 2; i++)
+        if (c->side[i].out.ev || c->side[i].notify_ev)
+            return;
+    if (c->connector && c->connector->conn == c)
+        c->connector->conn = NULL;
+    NET_LIST_UNLINK(&n->conns_head, &n->conns_tail, c);
+    pipe_release(&c->side[0].out);
+    pipe_release(&c->side[1].out);
+    weft_free(c);
+}
+
+static void side_mark_lost(net_side *s)
+{
+    if (s->lost)
+        return;
+    s->lost = true;
+    s->write_closed = true;
+    if (peer_of(s)->lost)
+        s->conn->n->conns_live--;
+}
+
+static void connector_fail(net_connector *cn, const char *type, const char *msg);
+static void connector_lost(net_connector *cn, const char *type, const char *msg);
+
+/* connection_lost, destroy, then the client factory's hooks. Runs on s's host. */
+static void side_lose(net_side *s, const char *type, const char *msg)
+{
+    if (s->lost)
+        return;
+    net_conn *c = s->conn;
+    weft_simnet *n = c->n;
+    bool was_made = s->made;
+    side_mark_lost(s);
+    s->notify &= ~(unsigned)NOTIFY_LOST;
+    c->busy++;
+    if (!n->freeing)
+        weft_sim_trace(n->sim, "net.lost", "conn=%llu side=%s reason=%s",
+                   (unsigned long long)c->id, s->idx == 0 ? "client" : "server", type);
+    if (s->has_producer) {
+        s->has_producer = false;
+        if (s->producer.stop)
+            s->producer.stop(s->producer.ctx);
+    }
+    weft_failure *f = NULL;
+    if (s->proto) {
+        weft_protocol *p = s->proto;
+        f = weft_failure_new(type, "%s", msg);
+        p->ops->connection_lost(p, f);
+        p->transport = NULL;
+        s->proto = NULL;
+        if (p->ops->destroy)
+            p->ops->destroy(p);
+    }
+    if (s->idx == 0 && c->connector && !n->freeing) {
+        net_connector *cn = c->connector;
+        c->connector = NULL;
+        if (cn->conn == c)
+            cn->conn = NULL;
+        if (was_made)
+            connector_lost(cn, type, msg);
+        else if (cn->state == CN_CONNECTING)
+            connector_fail(cn, type, msg);
+    }
+    weft_failure_free(f);
+    c->busy--;
+    conn_maybe_free(c);
+}
+
+/* Both sides lose the connection now, with ConnectionLost. */
+static void conn_reset(net_conn *c, const char *msg)
+{
+    weft_sim_trace(c->n->sim, "net.fault", "reset conn=%llu", (unsigned long long)c->id);
+    for (int i = 0; i < 2; i++) {
+        net_side *s = &c->side[i];
+        pipe_drop(c->n, &s->out);
+        s->write_closed = true;
+        /* A client side still waiting for its answer has no protocol yet:
+         * its connector fails instead, on its host. */
+        notify_lost(s, WEFT_REASON_LOST, msg);
+    }
+}
+
+static void fin_acked(net_side *s)
+{
+    s->write_shut = true;
+    if (s->lost)
+        return;
+    if (s->closing) {
+        side_lose(s, WEFT_REASON_DONE, "connection closed");
+        return;
+    }
+    if (s->proto && s->proto->ops->write_connection_lost)
+        s->proto->ops->write_connection_lost(s->proto);
+    if (!s->lost && s->read_eof)
+        side_lose(s, WEFT_REASON_DONE, "connection closed");
+}
+
+static void on_notify(void *ctx)
+{
+    net_side *s = ctx;
+    net_conn *c = s->conn;
+    s->notify_ev = NULL;
+    unsigned bits = s->notify;
+    s->notify = 0;
+    c->busy++;
+    if (bits & NOTIFY_FIN_ACKED)
+        fin_acked(s);
+    if ((bits & NOTIFY_RESUME) && !s->lost && s->has_producer && s->producer_paused &&
+        s->out.len < WEFT_TRANSPORT_LOW_WATER) {
+        s->producer_paused = false;
+        if (s->producer.resume)
+            s->producer.resume(s->producer.ctx);
+    }
+    if ((bits & NOTIFY_LOST) && !s->lost)
+        side_lose(s, s->lost_type ? s->lost_type : WEFT_REASON_LOST,
+                  s->lost_msg ? s->lost_msg : "connection lost");
+    c->busy--;
+    conn_maybe_free(c);
+}
+
+static int side_push(net_side *s, uint32_t kind)
+{
+    int err = rec_push(&s->out, kind, 0, net_now(s->conn->n));
+    if (err == WEFT_OK)
+        pipe_schedule(s);
+    return err;
+}
+
+/* The client side's connection is established (the OPEN record arrived). */
+static void client_open(net_conn *c)
+{
+    weft_simnet *n = c->n;
+    net_side *s = &c->side[0];
+    net_connector *cn = c->connector;
+    if (s->lost)
+        return;
+    if (!cn || cn->conn != c || cn->state != CN_CONNECTING) {
+        /* The connect gave up (timeout, stop, free) before the answer came:
+         * the client's stack answers with a reset. */
+        c->connector = NULL;
+        side_mark_lost(s);
+        side_push(s, REC_RST);
+        weft_sim_trace(n->sim, "net.abandoned", "conn=%llu", (unsigned long long)c->id);
+        return;
+    }
+    weft_factory *f = cn->base.factory;
+    weft_protocol *p = f->build_protocol(f, &s->peer);
+    if (!p) {
+        /* Refused by the client factory: close our end cleanly. */
+        c->connector = NULL;
+        cn->conn = NULL;
+        s->write_closed = true;
+        side_push(s, REC_FIN);
+        side_mark_lost(s);
+        connector_fail(cn, WEFT_REASON_NO_PROTOCOL, "client factory built no protocol");
+        return;
+    }
+    p->transport = &s->transport;
+    p->factory = f;
+    p->reactor = weft_sim_reactor(n->sim);
+    s->proto = p;
+    s->made = true;
+    cn->state = CN_CONNECTED;
+    if (cn->timeout_ev) {
+        weft__sim_cancel(n->sim, cn->timeout_ev);
+        cn->timeout_ev = NULL;
+    }
+    weft_sim_trace(n->sim, "net.connected", "conn=%llu", (unsigned long long)c->id);
+    p->ops->connection_made(p);
+}
+
+static void fin_arrived(net_side *r)
+{
+    r->read_eof = true;
+    if (!peer_of(r)->lost)
+        notify(peer_of(r), NOTIFY_FIN_ACKED);
+    if (r->lost || r->closing)
+        return;
+    if (r->proto && r->proto->ops->read_connection_lost) {
+        r->proto->ops->read_connection_lost(r->proto);
+        if (!r->lost && r->write_shut)
+            side_lose(r, WEFT_REASON_DONE, "connection closed");
+        return;
+    }
+    /* Not half-close aware: the whole connection ends here, and our end
+     * closes too once what we wrote has drained. */
+    if (!r->write_closed) {
+        r->write_closed = true;
+        side_push(r, REC_FIN);
+    }
+    side_lose(r, WEFT_REASON_DONE, "connection closed by peer");
+}
+
+/* The delivery event of s's outgoing pipe: runs on the peer's host. */
+static void pipe_fire(void *ctx)
+{
+    net_side *s = ctx;
+    net_conn *c = s->conn;
+    weft_simnet *n = c->n;
+    net_side *r = peer_of(s);
+    net_pipe *p = &s->out;
+    p->ev = NULL;
+    c->busy++;
+    if (p->rlen == 0)
+        goto out;
+    net_rec *rec = rec_head(p);
+    if (blocked(n, s->host, r->host)) {
+        p->held = true;
+        weft_sim_trace(n->sim, "net.hold", "conn=%llu dir=%s", (unsigned long long)c->id,
+                       dir_name(s));
+        goto out;
+    }
+    if (r->reading_paused && !r->lost && !r->closing &&
+        (rec->kind == REC_DATA || rec->kind == REC_FIN))
+        goto out; /* resume_reading reschedules */
+    if (rec->kind == REC_DATA && fault_strikes(n, n->cfg.reset_ppm, "fault.reset")) {
+        conn_reset(c, "connection reset (fault)");
+        goto out;
+    }
+    switch (rec->kind) {
+    case REC_DATA: {
+        size_t bytes = p->ev_bytes;
+        const uint8_t *data;
+        if (bytes == p->len) {
+            /* Hand the whole buffer over; the pipe takes the scratch one. */
+            uint8_t *b = p->buf;
+            size_t cap = p->cap;
+            data = b + p->head;
+            p->buf = n->scratch;
+            p->cap = n->scratch_cap;
+            p->head = 0;
+            p->len = 0;
+            n->scratch = b;
+            n->scratch_cap = cap;
+        } else {
+            if (n->scratch_cap < bytes) {
+                uint8_t *nb = weft_realloc(n->scratch, bytes);
+                if (!nb) {
+                    /* Try again later; nothing was consumed. */
+                    pipe_schedule(s);
+                    goto out;
+                }
+                n->scratch = nb;
+                n->scratch_cap = bytes;
+            }
+            memcpy(n->scratch, p->buf + p->head, bytes);
+            data = n->scratch;
+            buf_consumed(p, bytes);
+        }
+        for (size_t left = bytes; left;) {
+            net_rec *h = rec_head(p);
+            size_t take = h->len < left ? h->len : left;
+            h->len -= (uint32_t)take;
+            left -= take;
+            if (h->len == 0)
+                rec_pop(p);
+        }
+        weft_sim_trace(n->sim, "net.deliver", "conn=%llu dir=%s bytes=%zu",
+                       (unsigned long long)c->id, dir_name(s), bytes);
+        if (s->has_producer && s->producer_paused && p->len < WEFT_TRANSPORT_LOW_WATER &&
+            !s->lost)
+            notify(s, NOTIFY_RESUME);
+        pipe_schedule(s);
+        if (!r->lost && !r->closing && r->proto)
+            r->proto->ops->data_received(r->proto, data, bytes);
+        break;
+    }
+    case REC_OPEN:
+        rec_pop(p);
+        pipe_schedule(s);
+        client_open(c);
+        break;
+    case REC_FIN:
+        rec_pop(p);
+        weft_sim_trace(n->sim, "net.fin", "conn=%llu dir=%s", (unsigned long long)c->id,
+                       dir_name(s));
+        pipe_schedule(s);
+        fin_arrived(r);
+        break;
+    case REC_RST:
+        rec_pop(p);
+        weft_sim_trace(n->sim, "net.rst", "conn=%llu dir=%s", (unsigned long long)c->id,
+                       dir_name(s));
+        if (!r->lost) {
+            pipe_drop(n, &r->out);
+            r->write_closed = true;
+            side_lose(r, WEFT_REASON_LOST, "connection reset by peer");
+        }
+        break;
+    }
+out:
+    c->busy--;
+    conn_maybe_free(c);
+}
+
+/* --------------------------------------------------------- Transport */
+
+static net_side *side_of(weft_transport *t)
+{
+    return (net_side *)t;
+}
+
+static int tr_writev(weft_transport *t, const weft_iovec *iov, size_t cnt)
+{
+    net_side *s = side_of(t);
+    if (s->lost || s->write_closed)
+        return WEFT_ECLOSED;
+    if (cnt && !iov)
+        return WEFT_EINVAL;
+    size_t total = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        if (iov[i].len && !iov[i].base)
+            return WEFT_EINVAL;
+        if (iov[i].len > WEFT_TRANSPORT_BUFFER_MAX)
+            return WEFT_ENOBUFS;
+        total += iov[i].len;
+        if (total > WEFT_TRANSPORT_BUFFER_MAX)
+            return WEFT_ENOBUFS;
+    }
+    if (total == 0)
+        return WEFT_OK;
+    net_pipe *p = &s->out;
+    if (p->len + total > WEFT_TRANSPORT_BUFFER_MAX)
+        return WEFT_ENOBUFS;
+    /* Reserve the record first so a failure leaves the pipe unchanged. */
+    if (rec_push(p, REC_DATA, (uint32_t)total, net_now(s->conn->n)))
+        return WEFT_ENOMEM;
+    size_t before = p->len;
+    for (size_t i = 0; i < cnt; i++) {
+        if (iov[i].len && buf_append(p, iov[i].base, iov[i].len)) {
+            p->len = before;
+            p->rlen--;
+            return WEFT_ENOMEM;
+        }
+    }
+    if (s->has_producer && !s->producer_paused && p->len > WEFT_TRANSPORT_HIGH_WATER) {
+        s->producer_paused = true;
+        if (s->producer.pause)
+            s->producer.pause(s->producer.ctx);
+    }
+    pipe_schedule(s);
+    return WEFT_OK;
+}
+
+static int tr_write(weft_transport *t, const void *data, size_t len)
+{
+    weft_iovec v;
+    v.base = data;
+    v.len = len;
+    return tr_writev(t, &v, 1);
+}
+
+static int tr_lose_connection(weft_transport *t)
+{
+    net_side *s = side_of(t);
+    if (s->lost || s->closing)
+        return WEFT_OK; /* already on its way: a no-op, as in Twisted */
+    s->closing = true;
+    weft_sim_trace(s->conn->n->sim, "net.close", "conn=%llu side=%s",
+                   (unsigned long long)s->conn->id, s->idx == 0 ? "client" : "server");
+    if (!s->write_closed) {
+        s->write_closed = true;
+        return side_push(s, REC_FIN);
+    }
+    if (s->write_shut)
+        notify_lost(s, WEFT_REASON_DONE, "connection closed");
+    return WEFT_OK;
+}
+
+static int tr_abort(weft_transport *t)
+{
+    net_side *s = side_of(t);
+    if (s->lost || s->lost_type)
+        return WEFT_OK;
+    net_conn *c = s->conn;
+    weft_sim_trace(c->n->sim, "net.abort", "conn=%llu side=%s", (unsigned long long)c->id,
+                   s->idx == 0 ? "client" : "server");
+    s->write_closed = true;
+    s->closing = true;
+    pipe_drop(c->n, &s->out);
+    notify_lost(s, WEFT_REASON_ABORTED, "connection aborted");
+    if (!peer_of(s)->lost)
+        side_push(s, REC_RST);
+    return WEFT_OK;
+}
+
+static int tr_lose_write_connection(weft_transport *t)
+{
+    net_side *s = side_of(t);
+    if (s->lost)
+        return WEFT_ECLOSED;
+    if (s->write_closed)
+        return WEFT_OK;
+    s->write_closed = true;
+    weft_sim_trace(s->conn->n->sim, "net.shutdown", "conn=%llu side=%s",
+                   (unsigned long long)s->conn->id, s->idx == 0 ? "client" : "server");
+    return side_push(s, REC_FIN);
+}
+
+static int tr_pause_reading(weft_transport *t)
+{
+    net_side *s = side_of(t);
+    if (s->lost)
+        return WEFT_ECLOSED;
+    s->reading_paused = true;
+    return WEFT_OK;
+}
+
+static int tr_resume_reading(weft_transport *t)
+{
+    net_side *s = side_of(t);
+    if (s->lost)
+        return WEFT_ECLOSED;
+    if (!s->reading_paused)
+        return WEFT_OK;
+    s->reading_paused = false;
+    net_side *w = peer_of(s);
+    if (!w->out.held)
+        pipe_schedule(w);
+    return WEFT_OK;
+}
+
+static int tr_register_producer(weft_transport *t, const weft_producer *p)
+{
+    net_side *s = side_of(t);
+    if (!p)
+        return WEFT_EINVAL;
+    if (s->lost || s->closing)
+        return WEFT_ECLOSED;
+    if (s->has_producer)
+        return WEFT_ESTATE;
+    s->producer = *p;
+    s->has_producer = true;
+    s->producer_paused = false;
+    if (s->out.len > WEFT_TRANSPORT_HIGH_WATER) {
+        s->producer_paused = true;
+        if (s->producer.pause)
+            s->producer.pause(s->producer.ctx);
+    }
+    return WEFT_OK;
+}
+
+static int tr_unregister_producer(weft_transport *t)
+{
+    net_side *s = side_of(t);
+    if (!s->has_producer)
+        return WEFT_ESTATE;
+    s->has_producer = false;
+    s->producer_paused = false;
+    return WEFT_OK;
+}
+
+static const weft_address *tr_peer(weft_transport *t)
+{
+    return &side_of(t)->peer;
+}
+
+static const weft_address *tr_host(weft_transport *t)
+{
+    return &side_of(t)->self;
+}
+
+static size_t tr_buffered(weft_transport *t)
+{
+    return side_of(t)->out.len;
+}
+
+static const weft_transport_ops net_transport_ops = {
+    .write = tr_write,
+    .writev = tr_writev,
+    .lose_connection = tr_lose_connection,
+    .abort = tr_abort,
+    .lose_write_connection = tr_lose_write_connection,
+    .pause_reading = tr_pause_reading,
+    .resume_reading = tr_resume_reading,
+    .register_producer = tr_register_producer,
+    .unregister_producer = tr_unregister_producer,
+    .peer = tr_peer,
+    .host = tr_host,
+    .buffered = tr_buffered,
+};
+
+/* --------------------------------------------------------- Listeners */
+
+static net_listener *listener_find(weft_simnet *n, uint32_t host, uint16_t port)
+{
+    for (net_listener *l = n->lis_head; l; l = l->next)
+        if (l->active && l->host == host && l->addr.port == port)
+            return l;
+    return NULL;
+}
+
+static void listener_deactivate(net_listener *l)
+{
+    if (!l->active)
+        return;
+    l->active = false;
+    l->n->lis_active--;
+    weft_sim_trace(l->n->sim, "net.unlisten", "host=%s port=%u", l->addr.host,
+                   (unsigned)l->addr.port);
+    weft__factory_do_stop(l->base.factory);
+}
+
+static void listener_close(weft_listener *base)
+{
+    net_listener *l = (net_listener *)base;
+    weft_simnet *n = l->n;
+    listener_deactivate(l);
+    NET_LIST_UNLINK(&n->lis_head, &n->lis_tail, l);
+    weft_free(l);
+}
+
+static const weft_address *listener_address(const weft_listener *base)
+{
+    return &((const net_listener *)base)->addr;
+}
+
+static const weft_listener_ops net_listener_ops = {
+    .close = listener_close,
+    .address = listener_address,
+};
+
+/* "", "*", "0.0.0.0" and "::" mean the current host; any other interface
+ * names the host to listen on (created on demand). */
+static bool any_interface(const char *h)
+{
+    return h[0] == '\0' || strcmp(h, "*") == 0 || strcmp(h, "0.0.0.0") == 0 ||
+           strcmp(h, "::") == 0;
+}
+
+int weft__simnet_listen(weft_simnet *n, const weft_endpoint *ep, weft_factory *f,
+                        weft_listener **out)
+{
+    if (out)
+        *out = NULL;
+    if (!n || !ep || !f || !f->build_protocol)
+        return WEFT_EINVAL;
+    uint32_t host = weft__sim_current_host(n->sim);
+    if (!any_interface(ep->host)) {
+        host = weft__simnet_host(n, ep->host, true);
+        if (host == UINT32_MAX)
+            return WEFT_ENOMEM;
+    }
+    if (host >= n->hosts_len)
+        return WEFT_EINVAL;
+    if (!n->hosts[host].up)
+        return WEFT_EHOSTUNREACH;
+    uint16_t port = ep->port;
+    if (port == 0) {
+        /* Any free port: the host's ephemeral counter, skipping used ones. */
+        for (unsigned tries = 0; tries <= 65535u - NET_EPHEMERAL_FIRST; tries++) {
+            uint16_t cand = ephemeral_port(n, host);
+            if (!listener_find(n, host, cand)) {
+                port = cand;
+                break;
+            }
+        }
+        if (port == 0)
+            return WEFT_EADDRINUSE;
+    } else if (listener_find(n, host, port)) {
+        return WEFT_EADDRINUSE;
+    }
+    net_listener *l = weft_calloc(1, sizeof *l);
+    if (!l)
+        return WEFT_ENOMEM;
+    l->base.ops = &net_listener_ops;
+    l->base.reactor = weft_sim_reactor(n->sim);
+    l->base.factory = f;
+    l->n = n;
+    l->host = host;
+    set_address(&l->addr, host_name(n, host), port);
+    l->active = true;
+    n->lis_active++;
+    NET_LIST_APPEND(&n->lis_head, &n->lis_tail, l);
+    weft_sim_trace(n->sim, "net.listen", "host=%s port=%u", l->addr.host, (unsigned)port);
+    weft__factory_do_start(f);
+    if (out)
+        *out = &l->base;
+    return WEFT_OK;
+}
+
+/* -------------------------------------------------------- Connectors */
+
+static void connector_cancel_events(net_connector *cn)
+{
+    weft_simnet *n = cn->n;
+    if (cn->ev) {
+        weft__sim_cancel(n->sim, cn->ev);
+        cn->ev = NULL;
+    }
+    if (cn->timeout_ev) {
+        weft__sim_cancel(n->sim, cn->timeout_ev);
+        cn->timeout_ev = NULL;
+    }
+}
+
+static void connector_destroy(net_connector *cn)
+{
+    weft_simnet *n = cn->n;
+    NET_LIST_UNLINK(&n->cn_head, &n->cn_tail, cn);
+    weft_free(cn);
+}
+
+/* After a hook: the factory stops unless the hook connected again. */
+static void connector_after_hook(net_connector *cn)
+{
+    if (cn->in_hook)
+        return;
+    if (cn->free_pending) {
+        connector_destroy(cn);
+        return;
+    }
+    if (cn->state == CN_IDLE && cn->factory_started) {
+        cn->factory_started = false;
+        weft__factory_do_stop(cn->base.factory);
+    }
+}
+
+static void connector_fail(net_connector *cn, const char *type, const char *msg)
+{
+    weft_simnet *n = cn->n;
+    if (cn->state != CN_CONNECTING)
+        return;
+    connector_cancel_events(cn);
+    if (cn->conn) {
+        /* Accepted by the server, answer still in flight: the answer will
+         * find nobody waiting and reset the connection. */
+        cn->conn->connector = NULL;
+        cn->conn = NULL;
+    }
+    cn->state = CN_IDLE;
+    weft_sim_trace(n->sim, "net.connect_failed", "to=%s:%u reason=%s", cn->base.endpoint.host,
+                   (unsigned)cn->base.endpoint.port, type);
+    weft_factory *f = cn->base.factory;
+    if (f->connection_failed && !cn->free_pending) {
+        weft_failure *fl = weft_failure_new(type, "%s", msg);
+        cn->in_hook++;
+        f->connection_failed(f, &cn->base, fl);
+        cn->in_hook--;
+        weft_failure_free(fl);
+    }
+    connector_after_hook(cn);
+}
+
+static void connector_lost(net_connector *cn, const char *type, const char *msg)
+{
+    cn->state = CN_IDLE;
+    cn->conn = NULL;
+    weft_factory *f = cn->base.factory;
+    if (f->connection_lost && !cn->free_pending) {
+        weft_failure *fl = weft_failure_new(type, "%s", msg);
+        cn->in_hook++;
+        f->connection_lost(f, &cn->base, fl);
+        cn->in_hook--;
+        weft_failure_free(fl);
+    }
+    connector_after_hook(cn);
+}
+
+static void on_connect_fail(void *ctx)
+{
+    net_connector *cn = ctx;
+    cn->ev = NULL;
+    connector_fail(cn, cn->fail_type, cn->fail_msg);
+}
+
+static void on_connect_timeout(void *ctx)
+{
+    net_connector *cn = ctx;
+    cn->timeout_ev = NULL;
+    connector_fail(cn, WEFT_REASON_TIMED_OUT, "connect timed out");
+}
+
+/* Fail the connect at `when`, on the connecting host. */
+static int connector_fail_at(net_connector *cn, weft_time_ns when, const char *type,
+                             const char *msg)
+{
+    if (cn->ev)
+        weft__sim_cancel(cn->n->sim, cn->ev);
+    cn->fail_type = type;
+    cn->fail_msg = msg;
+    cn->ev = weft__sim_schedule(cn->n->sim, when, cn->host, "net.connect_failed",
+                                on_connect_fail, cn);
+    return cn->ev ? WEFT_OK : WEFT_ENOMEM;
+}
+
+static net_conn *conn_new(weft_simnet *n, uint32_t client_host, uint32_t server_host,
+                          uint16_t server_port)
+{
+    net_conn *c = weft_calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->n = n;
+    c->id = ++n->next_conn_id;
+    uint16_t client_port = ephemeral_port(n, client_host);
+    for (int i = 0; i < 2; i++) {
+        net_side *s = &c->side[i];
+        s->transport.ops = &net_transport_ops;
+        s->conn = c;
+        s->idx = (uint8_t)i;
+    }
+    c->side[0].host = client_host;
+    c->side[1].host = server_host;
+    set_address(&c->side[0].self, host_name(n, client_host), client_port);
+    set_address(&c->side[0].peer, host_name(n, server_host), server_port);
+    c->side[1].self = c->side[0].peer;
+    c->side[1].peer = c->side[0].self;
+    NET_LIST_APPEND(&n->conns_head, &n->conns_tail, c);
+    n->conns_live++;
+    return c;
+}
+
+/* The SYN arrives at the server host. */
+static void on_syn(void *ctx)
+{
+    net_connector *cn = ctx;
+    weft_simnet *n = cn->n;
+    cn->ev = NULL;
+    uint32_t target = cn->target;
+    uint16_t port = cn->base.endpoint.port;
+    if (partitioned(n, cn->host, target)) {
+        weft_sim_trace(n->sim, "net.syn_lost", "from=%s to=%s:%u", host_name(n, cn->host),
+                       host_name(n, target), (unsigned)port);
+        return; /* the connect times out */
+    }
+    const char *why = NULL;
+    net_listener *l = NULL;
+    if (!n->hosts[target].up)
+        why = "host down";
+    else if (fault_strikes(n, n->cfg.refuse_ppm, "fault.refuse"))
+        why = "refused (fault)";
+    else if (!(l = listener_find(n, target, port)))
+        why = "no listener";
+    if (why) {
+        weft_sim_trace(n->sim, "net.refused", "from=%s to=%s:%u reason=%s",
+                       host_name(n, cn->host), host_name(n, target), (unsigned)port, why);
+        connector_fail_at(cn, net_now(n) + pick_latency(n), WEFT_REASON_REFUSED, why);
+        return;
+    }
+    net_conn *c = conn_new(n, cn->host, target, port);
+    if (!c) {
+        connector_fail_at(cn, net_now(n), WEFT_REASON_REFUSED, "out of memory");
+        return;
+    }
+    c->connector = cn;
+    cn->conn = c;
+    net_side *s = &c->side[1];
+    weft_sim_trace(n->sim, "net.accept", "conn=%llu %s:%u>%s:%u", (unsigned long long)c->id,
+                   c->side[0].self.host, (unsigned)c->side[0].self.port, s->self.host,
+                   (unsigned)port);
+    c->busy++;
+    weft_factory *f = l->base.factory;
+    weft_protocol *p = f->build_protocol(f, &s->peer);
+    if (side_push(s, REC_OPEN)) {
+        /* No room for the answer: the connect times out; drop the
+         * connection. */
+        c->connector = NULL;
+        cn->conn = NULL;
+        side_mark_lost(&c->side[0]);
+        side_mark_lost(s);
+        if (p) {
+            weft_failure *fl = weft_failure_new(WEFT_REASON_LOST, "out of memory");
+            p->ops->connection_lost(p, fl);
+            weft_failure_free(fl);
+            if (p->ops->destroy)
+                p->ops->destroy(p);
+        }
+    } else if (!p) {
+        /* Refused by the server factory: the client sees the connection
+         * open and close cleanly. */
+        weft_sim_trace(n->sim, "net.no_protocol", "conn=%llu", (unsigned long long)c->id);
+        s->write_closed = true;
+        side_push(s, REC_FIN);
+        side_mark_lost(s);
+    } else {
+        p->transport = &s->transport;
+        p->factory = f;
+        p->reactor = weft_sim_reactor(n->sim);
+        s->proto = p;
+        s->made = true;
+        p->ops->connection_made(p);
+    }
+    c->busy--;
+    conn_maybe_free(c);
+}
+
+static int connector_start(net_connector *cn)
+{
+    weft_simnet *n = cn->n;
+    if (cn->state != CN_IDLE || cn->free_pending)
+        return WEFT_ESTATE;
+    weft_time_ns now = net_now(n);
+    int64_t timeout_ns = cn->base.endpoint.timeout_ns > 0 ? cn->base.endpoint.timeout_ns
+                                                          : n->cfg.connect_timeout_ns;
+    cn->timeout_ev = weft__sim_schedule(n->sim, now + timeout_ns, cn->host,
+                                        "net.connect_timeout", on_connect_timeout, cn);
+    if (!cn->timeout_ev)
+        return WEFT_ENOMEM;
+    const char *to = cn->base.endpoint.host;
+    weft_sim_trace(n->sim, "net.connect", "from=%s to=%s:%u", host_name(n, cn->host), to,
+                   (unsigned)cn->base.endpoint.port);
+    uint32_t target = weft__simnet_host(n, to, false);
+    int err = WEFT_OK;
+    if (!n->hosts[cn->host].up) {
+        err = connector_fail_at(cn, now, WEFT_REASON_UNREACHABLE, "host down");
+    } else if (target == UINT32_MAX) {
+        err = connector_fail_at(cn, now + pick_latency(n), WEFT_REASON_UNREACHABLE,
+                                "no such host");
+    } else {
+        cn->target = target;
+        if (partitioned(n, cn->host, target)) {
+            weft_sim_trace(n->sim, "net.syn_lost", "from=%s to=%s:%u", host_name(n, cn->host),
+                           to, (unsigned)cn->base.endpoint.port);
+        } else {
+            cn->ev = weft__sim_schedule(n->sim, now + pick_latency(n), target, "net.syn", on_syn,
+                                        cn);
+            if (!cn->ev)
+                err = WEFT_ENOMEM;
+        }
+    }
+    if (err) {
+        connector_cancel_events(cn);
+        return err;
+    }
+    cn->state = CN_CONNECTING;
+    if (!cn->factory_started) {
+        cn->factory_started = true;
+        weft__factory_do_start(cn->base.factory);
+    }
+    return WEFT_OK;
+}
+
+static int cn_connect(weft_connector *base)
+{
+    return connector_start((net_connector *)base);
+}
+
+static void cn_stop(weft_connector *base)
+{
+    net_connector *cn = (net_connector *)base;
+    if (cn->state == CN_CONNECTING)
+        connector_fail(cn, WEFT_REASON_CONNECT_CANCELLED, "connect cancelled");
+}
+
+static void cn_free(weft_connector *base)
+{
+    net_connector *cn = (net_connector *)base;
+    if (cn->free_pending)
+        return;
+    connector_cancel_events(cn);
+    if (cn->conn) {
+        if (cn->conn->connector == cn)
+            cn->conn->connector = NULL;
+        cn->conn = NULL;
+    }
+    cn->state = CN_IDLE;
+    if (cn->factory_started) {
+        cn->factory_started = false;
+        weft__factory_do_stop(cn->base.factory);
+    }
+    if (cn->in_hook) {
+        cn->free_pending = true; /* freed when the hook returns */
+        return;
+    }
+    connector_destroy(cn);
+}
+
+static const weft_connector_ops net_connector_ops = {
+    .connect = cn_connect,
+    .stop = cn_stop,
+    .free = cn_free,
+};
+
+int weft__simnet_connect(weft_simnet *n, const weft_endpoint *ep, weft_factory *f,
+                         weft_connector **out)
+{
+    if (out)
+        *out = NULL;
+    if (!n || !ep || !f || !f->build_protocol)
+        return WEFT_EINVAL;
+    net_connector *cn = weft_calloc(1, sizeof *cn);
+    if (!cn)
+        return WEFT_ENOMEM;
+    cn->base.ops = &net_connector_ops;
+    cn->base.reactor = weft_sim_reactor(n->sim);
+    cn->base.factory = f;
+    cn->base.endpoint = *ep;
+    cn->n = n;
+    cn->host = weft__sim_current_host(n->sim);
+    if (cn->host >= n->hosts_len)
+        cn->host = 0;
+    NET_LIST_APPEND(&n->cn_head, &n->cn_tail, cn);
+    int err = connector_start(cn);
+    if (err) {
+        connector_destroy(cn);
+        return err;
+    }
+    if (out)
+        *out = &cn->base;
+    return WEFT_OK;
+}
+
+/* ----------------------------------------------------- The network */
 
 static int check_config(const weft_net_config *cfg)
 {
@@ -77,6 +1446,41 @@ void weft__simnet_free(weft_simnet *n)
 {
     if (!n)
         return;
+    /* Pending events are the core's to drop: nothing here runs again. */
+    n->freeing = true;
+    for (net_conn *c = n->conns_head; c; c = c->next) {
+        c->busy++;
+        for (int i = 0; i < 2; i++) {
+            c->side[i].out.ev = NULL;
+            c->side[i].notify_ev = NULL;
+        }
+        for (int i = 0; i < 2; i++)
+            side_lose(&c->side[i], WEFT_REASON_ABORTED, "reactor freed");
+    }
+    while (n->conns_head) {
+        net_conn *c = n->conns_head;
+        NET_LIST_UNLINK(&n->conns_head, &n->conns_tail, c);
+        pipe_release(&c->side[0].out);
+        pipe_release(&c->side[1].out);
+        weft_free(c);
+    }
+    while (n->cn_head) {
+        net_connector *cn = n->cn_head;
+        if (cn->factory_started)
+            weft__factory_do_stop(cn->base.factory);
+        NET_LIST_UNLINK(&n->cn_head, &n->cn_tail, cn);
+        weft_free(cn);
+    }
+    while (n->lis_head) {
+        net_listener *l = n->lis_head;
+        if (l->active)
+            weft__factory_do_stop(l->base.factory);
+        NET_LIST_UNLINK(&n->lis_head, &n->lis_tail, l);
+        weft_free(l);
+    }
+    weft_free(n->parts);
+    weft_free(n->stalls);
+    weft_free(n->scratch);
     weft_free(n->hosts);
     weft_free(n);
 }
@@ -118,29 +1522,38 @@ const char *weft__simnet_host_name(const weft_simnet *n, uint32_t host)
 
 size_t weft__simnet_open(const weft_simnet *n)
 {
-    (void)n;
-    return 0;
-}
-
-int weft__simnet_listen(weft_simnet *n, const weft_endpoint *ep, weft_factory *f,
-                        weft_listener **out)
-{
-    (void)n, (void)ep, (void)f;
-    if (out)
-        *out = NULL;
-    return WEFT_ENOTCONN;
-}
-
-int weft__simnet_connect(weft_simnet *n, const weft_endpoint *ep, weft_factory *f,
-                         weft_connector **out)
-{
-    (void)n, (void)ep, (void)f;
-    if (out)
-        *out = NULL;
-    return WEFT_ENOTCONN;
+    return n ? n->conns_live + n->lis_active : 0;
 }
 
 /* ------------------------------------------------------ Public faults */
+
+static int two_hosts(weft_sim *s, const char *a, const char *b, uint32_t *ia, uint32_t *ib)
+{
+    if (!s || !a || !b)
+        return WEFT_EINVAL;
+    weft_simnet *n = weft__sim_net(s);
+    *ia = weft__simnet_host(n, a, false);
+    *ib = weft__simnet_host(n, b, false);
+    if (*ia == UINT32_MAX || *ib == UINT32_MAX)
+        return WEFT_ENOTFOUND;
+    if (*ia == *ib)
+        return WEFT_EINVAL;
+    return WEFT_OK;
+}
+
+/* Held pipes between a and b (both directions when both is set) go again. */
+static void unhold(weft_simnet *n, uint32_t a, uint32_t b, bool both)
+{
+    for (net_conn *c = n->conns_head; c; c = c->next) {
+        for (int i = 0; i < 2; i++) {
+            net_side *s = &c->side[i];
+            uint32_t from = s->host, to = c->side[1 - i].host;
+            bool match = (from == a && to == b) || (both && from == b && to == a);
+            if (match && s->out.held && !blocked(n, from, to))
+                pipe_schedule(s);
+        }
+    }
+}
 
 int weft_sim_add_host(weft_sim *s, const char *name)
 {
@@ -166,57 +1579,146 @@ int weft_sim_set_current_host(weft_sim *s, const char *host)
 {
     if (!s || !host)
         return WEFT_EINVAL;
+    size_t len = strlen(host);
+    if (len == 0 || len >= WEFT_HOST_MAX)
+        return WEFT_EINVAL;
     uint32_t id = weft__simnet_host(weft__sim_net(s), host, true);
     if (id == UINT32_MAX)
-        return strlen(host) == 0 || strlen(host) >= WEFT_HOST_MAX ? WEFT_EINVAL : WEFT_ENOMEM;
+        return WEFT_ENOMEM;
     weft__sim_set_current_host_id(s, id);
     return WEFT_OK;
 }
 
 int weft_sim_partition(weft_sim *s, const char *a, const char *b)
 {
-    (void)s, (void)a, (void)b;
-    return WEFT_ENOTCONN;
+    uint32_t ia, ib;
+    int err = two_hosts(s, a, b, &ia, &ib);
+    if (err)
+        return err;
+    weft_simnet *n = weft__sim_net(s);
+    if (partitioned(n, ia, ib))
+        return WEFT_ESTATE;
+    err = pair_add(&n->parts, &n->parts_len, &n->parts_cap, ia < ib ? ia : ib,
+                   ia < ib ? ib : ia);
+    if (err)
+        return err;
+    weft_sim_trace(s, "net.fault", "partition %s %s", a, b);
+    return WEFT_OK;
 }
 
 int weft_sim_heal(weft_sim *s, const char *a, const char *b)
 {
-    (void)s, (void)a, (void)b;
-    return WEFT_ENOTCONN;
-}
-
-int weft_sim_crash(weft_sim *s, const char *host)
-{
-    (void)s, (void)host;
-    return WEFT_ENOTCONN;
-}
-
-int weft_sim_restart(weft_sim *s, const char *host)
-{
-    (void)s, (void)host;
-    return WEFT_ENOTCONN;
+    uint32_t ia, ib;
+    int err = two_hosts(s, a, b, &ia, &ib);
+    if (err)
+        return err;
+    weft_simnet *n = weft__sim_net(s);
+    size_t at;
+    if (!pair_find(n->parts, n->parts_len, ia < ib ? ia : ib, ia < ib ? ib : ia, &at))
+        return WEFT_ESTATE;
+    memmove(&n->parts[at], &n->parts[at + 1], (n->parts_len - at - 1) * sizeof *n->parts);
+    n->parts_len--;
+    weft_sim_trace(s, "net.fault", "heal %s %s", a, b);
+    unhold(n, ia, ib, true);
+    return WEFT_OK;
 }
 
 int weft_sim_stall(weft_sim *s, const char *a, const char *b)
 {
-    (void)s, (void)a, (void)b;
-    return WEFT_ENOTCONN;
+    uint32_t ia, ib;
+    int err = two_hosts(s, a, b, &ia, &ib);
+    if (err)
+        return err;
+    weft_simnet *n = weft__sim_net(s);
+    if (pair_find(n->stalls, n->stalls_len, ia, ib, NULL))
+        return WEFT_ESTATE;
+    err = pair_add(&n->stalls, &n->stalls_len, &n->stalls_cap, ia, ib);
+    if (err)
+        return err;
+    weft_sim_trace(s, "net.fault", "stall %s>%s", a, b);
+    return WEFT_OK;
 }
 
 int weft_sim_release(weft_sim *s, const char *a, const char *b)
 {
-    (void)s, (void)a, (void)b;
-    return WEFT_ENOTCONN;
+    uint32_t ia, ib;
+    int err = two_hosts(s, a, b, &ia, &ib);
+    if (err)
+        return err;
+    weft_simnet *n = weft__sim_net(s);
+    size_t at;
+    if (!pair_find(n->stalls, n->stalls_len, ia, ib, &at))
+        return WEFT_ESTATE;
+    memmove(&n->stalls[at], &n->stalls[at + 1], (n->stalls_len - at - 1) * sizeof *n->stalls);
+    n->stalls_len--;
+    weft_sim_trace(s, "net.fault", "release %s>%s", a, b);
+    unhold(n, ia, ib, false);
+    return WEFT_OK;
+}
+
+int weft_sim_crash(weft_sim *s, const char *host)
+{
+    if (!s || !host)
+        return WEFT_EINVAL;
+    weft_simnet *n = weft__sim_net(s);
+    uint32_t h = weft__simnet_host(n, host, false);
+    if (h == UINT32_MAX)
+        return WEFT_ENOTFOUND;
+    if (!n->hosts[h].up)
+        return WEFT_ESTATE;
+    n->hosts[h].up = false;
+    weft_sim_trace(s, "net.fault", "crash %s", host);
+    for (net_listener *l = n->lis_head; l; l = l->next)
+        if (l->host == h)
+            listener_deactivate(l);
+    for (net_conn *c = n->conns_head; c; c = c->next)
+        if ((c->side[0].host == h || c->side[1].host == h) &&
+            !(c->side[0].lost && c->side[1].lost))
+            conn_reset(c, "host crashed");
+    weft_time_ns now = net_now(n);
+    for (net_connector *cn = n->cn_head; cn; cn = cn->next)
+        if (cn->host == h && cn->state == CN_CONNECTING && !cn->conn)
+            connector_fail_at(cn, now, WEFT_REASON_LOST, "host crashed");
+    return WEFT_OK;
+}
+
+int weft_sim_restart(weft_sim *s, const char *host)
+{
+    if (!s || !host)
+        return WEFT_EINVAL;
+    weft_simnet *n = weft__sim_net(s);
+    uint32_t h = weft__simnet_host(n, host, false);
+    if (h == UINT32_MAX)
+        return WEFT_ENOTFOUND;
+    if (n->hosts[h].up)
+        return WEFT_ESTATE;
+    n->hosts[h].up = true;
+    weft_sim_trace(s, "net.fault", "restart %s", host);
+    return WEFT_OK;
 }
 
 int weft_sim_reset(weft_sim *s, const char *a, const char *b)
 {
-    (void)s, (void)a, (void)b;
-    return WEFT_ENOTCONN;
+    if (!s || !a)
+        return WEFT_EINVAL;
+    weft_simnet *n = weft__sim_net(s);
+    uint32_t ia = weft__simnet_host(n, a, false);
+    uint32_t ib = b ? weft__simnet_host(n, b, false) : UINT32_MAX;
+    if (ia == UINT32_MAX || (b && ib == UINT32_MAX))
+        return WEFT_ENOTFOUND;
+    for (net_conn *c = n->conns_head; c; c = c->next) {
+        uint32_t h0 = c->side[0].host, h1 = c->side[1].host;
+        bool match = b ? ((h0 == ia && h1 == ib) || (h0 == ib && h1 == ia))
+                       : (h0 == ia || h1 == ia);
+        if (match && !(c->side[0].lost && c->side[1].lost))
+            conn_reset(c, "connection reset (fault)");
+    }
+    return WEFT_OK;
 }
 
 size_t weft_sim_open_connections(const weft_sim *s)
 {
-    (void)s;
-    return 0;
+    if (!s)
+        return 0;
+    return weft__sim_net((weft_sim *)s)->conns_live;
 }
