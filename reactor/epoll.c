@@ -4,14 +4,17 @@
  * touch the operating system's sockets.
  *
  * One turn of the loop does, in this order:
- *   1. service the pending list as it stood when the turn began (aborts
- *      reported, written bytes flushed, immediate connect failures reported);
- *   2. wait in epoll until the earliest of: an I/O event, the next delayed
+ *   1. wait in epoll until the earliest of: an I/O event, the next delayed
  *      call, the caller's deadline (no wait at all when work is pending);
  *      then dispatch the events of that batch;
- *   3. run the delayed calls due now as one pass, in (time, sequence) order;
+ *   2. run the delayed calls due now as one pass, in (time, sequence) order;
  *      calls scheduled by them wait for the next turn (timerq's pass rule);
+ *   3. service the pending list as it stood when this step began (aborts
+ *      reported, written bytes flushed, immediate connect failures
+ *      reported); entries queued meanwhile wait for the next turn;
  *   4. free the objects closed during the turn (the zombie list).
+ * The caller's condition is checked between turns, so anything steps 1-3
+ * did is seen before the loop sleeps again.
  * Nothing a protocol calls on a transport runs another protocol callback
  * synchronously: closes, flushes and failures are reported from the loop.
  *
@@ -301,8 +304,6 @@ static int wait_ms(weft_time_ns wake_ns)
 
 static int ep_turn(weft__ep_reactor *r, weft_time_ns deadline)
 {
-    service_pending(r);
-
     weft_time_ns wake = deadline;
     weft_time_ns next;
     if (weft__timerq_next_time(timers_of(r), &next) && next < wake)
@@ -323,6 +324,7 @@ static int ep_turn(weft__ep_reactor *r, weft_time_ns deadline)
     }
 
     run_timers(r);
+    service_pending(r);
     free_zombies(r);
     return WEFT_OK;
 }

@@ -767,6 +767,7 @@ static void connector_fail_errno(ep_connector *cn, int e)
     const char *type;
     switch (e) {
     case ECONNREFUSED:
+    case ECONNRESET: /* a reset answering the handshake */
         type = WEFT_REASON_REFUSED;
         break;
     case ETIMEDOUT:
