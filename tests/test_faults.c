@@ -1,0 +1,736 @@
+/* Faults of the simulated network, each with its reason on both sides:
+ * resets, partitions and heals, stalls and releases, host crashes and
+ * restarts, refused connects, and the random fault rates drawn through the
+ * choice source. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "weft/reactor.h"
+#include "weft/sim.h"
+
+/* The shared helpers below are not all used by every suite. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+
+#define MS WEFT_NS_PER_MS
+#define S WEFT_NS_PER_S
+#define MAXP 64
+
+/* ------------------------------------------------ A recording world */
+
+typedef struct world world;
+
+typedef struct tproto {
+    weft_protocol base;
+    world *w;
+    bool is_client;
+    uint8_t *data;
+    size_t len, cap;
+    size_t chunks, min_chunk, max_chunk;
+    int made, lost, read_lost, write_lost, destroyed;
+    int lost_before_destroy;
+    char reason[40];
+    char message[64];
+    weft_time_ns made_at, lost_at, read_lost_at, write_lost_at, last_data_at;
+    weft_address peer, host;
+    int write_after_lost_rc;
+} tproto;
+
+struct world {
+    weft_sim *sim;
+    weft_reactor *r;
+    weft_factory server_f, client_f;
+    tproto protos[MAXP];
+    int nprotos;
+    tproto *server, *client; /* the last built on each side */
+    int failed, flost;
+    char fail_reason[40], flost_reason[40];
+    weft_time_ns failed_at;
+    weft_connector *fail_conn, *flost_conn;
+    int server_starts, server_stops, client_starts, client_stops;
+    bool server_refuses, client_refuses, aware;
+    int reconnects_left; /* reconnect from the factory hooks */
+    bool free_in_hook;
+    void (*server_made)(tproto *p);
+    void (*client_made)(tproto *p);
+    void (*server_data)(tproto *p, const uint8_t *d, size_t n);
+    void (*client_data)(tproto *p, const uint8_t *d, size_t n);
+    void (*on_lost)(tproto *p);
+};
+
+static void tp_made(weft_protocol *bp)
+{
+    tproto *p = (tproto *)bp;
+    p->made++;
+    p->made_at = weft_now(bp->reactor);
+    p->peer = *weft_transport_peer(bp->transport);
+    p->host = *weft_transport_host(bp->transport);
+    void (*hook)(tproto *) = p->is_client ? p->w->client_made : p->w->server_made;
+    if (hook)
+        hook(p);
+}
+
+static void tp_data(weft_protocol *bp, const uint8_t *d, size_t n)
+{
+    tproto *p = (tproto *)bp;
+    assert_true(n > 0);
+    assert_int_equal(p->lost, 0);
+    if (p->len + n > p->cap) {
+        size_t cap = p->cap ? p->cap : 64;
+        while (cap < p->len + n)
+            cap *= 2;
+        p->data = realloc(p->data, cap);
+        assert_non_null(p->data);
+        p->cap = cap;
+    }
+    memcpy(p->data + p->len, d, n);
+    p->len += n;
+    if (p->chunks == 0 || n < p->min_chunk)
+        p->min_chunk = n;
+    if (n > p->max_chunk)
+        p->max_chunk = n;
+    p->chunks++;
+    p->last_data_at = weft_now(bp->reactor);
+    void (*hook)(tproto *, const uint8_t *, size_t) =
+        p->is_client ? p->w->client_data : p->w->server_data;
+    if (hook)
+        hook(p, d, n);
+}
+
+static void tp_lost(weft_protocol *bp, const weft_failure *reason)
+{
+    tproto *p = (tproto *)bp;
+    p->lost++;
+    p->lost_at = weft_now(bp->reactor);
+    snprintf(p->reason, sizeof p->reason, "%s", reason->type);
+    snprintf(p->message, sizeof p->message, "%s", reason->message);
+    /* The transport is still ours during the call; writes are refused. */
+    p->write_after_lost_rc = weft_transport_write(bp->transport, "x", 1);
+    if (p->w->on_lost)
+        p->w->on_lost(p);
+}
+
+static void tp_read_lost(weft_protocol *bp)
+{
+    tproto *p = (tproto *)bp;
+    p->read_lost++;
+    p->read_lost_at = weft_now(bp->reactor);
+}
+
+static void tp_write_lost(weft_protocol *bp)
+{
+    tproto *p = (tproto *)bp;
+    p->write_lost++;
+    p->write_lost_at = weft_now(bp->reactor);
+}
+
+static void tp_destroy(weft_protocol *bp)
+{
+    tproto *p = (tproto *)bp;
+    if (p->lost == 1)
+        p->lost_before_destroy = 1;
+    p->destroyed++;
+}
+
+static const weft_protocol_ops plain_ops = {
+    .connection_made = tp_made,
+    .data_received = tp_data,
+    .connection_lost = tp_lost,
+    .destroy = tp_destroy,
+};
+
+static const weft_protocol_ops aware_ops = {
+    .connection_made = tp_made,
+    .data_received = tp_data,
+    .connection_lost = tp_lost,
+    .read_connection_lost = tp_read_lost,
+    .write_connection_lost = tp_write_lost,
+    .destroy = tp_destroy,
+};
+
+static weft_protocol *build(weft_factory *f, const weft_address *peer)
+{
+    world *w = f->ctx;
+    bool client = f == &w->client_f;
+    assert_non_null(peer);
+    if ((client && w->client_refuses) || (!client && w->server_refuses))
+        return NULL;
+    assert_true(w->nprotos < MAXP);
+    tproto *p = &w->protos[w->nprotos++];
+    memset(p, 0, sizeof *p);
+    p->base.ops = w->aware ? &aware_ops : &plain_ops;
+    p->w = w;
+    p->is_client = client;
+    if (client)
+        w->client = p;
+    else
+        w->server = p;
+    return &p->base;
+}
+
+static void server_start(weft_factory *f)
+{
+    ((world *)f->ctx)->server_starts++;
+}
+static void server_stop(weft_factory *f)
+{
+    ((world *)f->ctx)->server_stops++;
+}
+static void client_start(weft_factory *f)
+{
+    ((world *)f->ctx)->client_starts++;
+}
+static void client_stop(weft_factory *f)
+{
+    ((world *)f->ctx)->client_stops++;
+}
+
+static void client_failed(weft_factory *f, weft_connector *c, const weft_failure *reason)
+{
+    world *w = f->ctx;
+    w->failed++;
+    w->fail_conn = c;
+    w->failed_at = weft_now(w->r);
+    snprintf(w->fail_reason, sizeof w->fail_reason, "%s", reason->type);
+    if (w->reconnects_left > 0) {
+        w->reconnects_left--;
+        assert_int_equal(weft_connector_connect(c), WEFT_OK);
+    } else if (w->free_in_hook) {
+        weft_connector_free(c);
+    }
+}
+
+static void client_conn_lost(weft_factory *f, weft_connector *c, const weft_failure *reason)
+{
+    world *w = f->ctx;
+    w->flost++;
+    w->flost_conn = c;
+    snprintf(w->flost_reason, sizeof w->flost_reason, "%s", reason->type);
+    if (w->reconnects_left > 0) {
+        w->reconnects_left--;
+        assert_int_equal(weft_connector_connect(c), WEFT_OK);
+    }
+}
+
+static world *world_new(const weft_net_config *net, weft_choice *choices, bool keep)
+{
+    world *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    weft_sim_config cfg;
+    weft_sim_config_default(&cfg);
+    if (net) {
+        cfg.net = *net;
+        if (!cfg.net.connect_timeout_ns)
+            cfg.net.connect_timeout_ns = 30 * S;
+    }
+    cfg.keep_lines = keep;
+    w->sim = weft_sim_new(&cfg, choices);
+    assert_non_null(w->sim);
+    w->r = weft_sim_reactor(w->sim);
+    w->server_f.build_protocol = build;
+    w->server_f.start = server_start;
+    w->server_f.stop = server_stop;
+    w->server_f.ctx = w;
+    w->client_f.build_protocol = build;
+    w->client_f.start = client_start;
+    w->client_f.stop = client_stop;
+    w->client_f.connection_failed = client_failed;
+    w->client_f.connection_lost = client_conn_lost;
+    w->client_f.ctx = w;
+    assert_int_equal(weft_sim_add_host(w->sim, "server"), WEFT_OK);
+    assert_int_equal(weft_sim_add_host(w->sim, "client"), WEFT_OK);
+    return w;
+}
+
+static void world_free(world *w)
+{
+    weft_sim_free(w->sim);
+    for (int i = 0; i < w->nprotos; i++)
+        free(w->protos[i].data);
+    free(w);
+}
+
+static weft_listener *listen_on(world *w, const char *host, const char *desc)
+{
+    weft_listener *l = NULL;
+    assert_int_equal(weft_sim_set_current_host(w->sim, host), WEFT_OK);
+    assert_int_equal(weft_listen(w->r, desc, &w->server_f, &l), WEFT_OK);
+    assert_non_null(l);
+    return l;
+}
+
+static weft_connector *connect_from(world *w, const char *host, const char *desc)
+{
+    weft_connector *c = NULL;
+    assert_int_equal(weft_sim_set_current_host(w->sim, host), WEFT_OK);
+    assert_int_equal(weft_connect_factory(w->r, desc, &w->client_f, &c), WEFT_OK);
+    assert_non_null(c);
+    return c;
+}
+
+static void run(world *w)
+{
+    assert_int_equal(weft_sim_run_until_quiet(w->sim), WEFT_OK);
+}
+
+static weft_net_config latency_cfg(int64_t lo, int64_t hi)
+{
+    weft_net_config n;
+    memset(&n, 0, sizeof n);
+    n.latency_min_ns = lo;
+    n.latency_max_ns = hi;
+    return n;
+}
+
+/* A connected pair with fixed latency lat (default choices: no chunking). */
+static world *pair(int64_t lat, bool aware)
+{
+    weft_net_config n = latency_cfg(lat, lat);
+    world *w = world_new(&n, NULL, false);
+    w->aware = aware;
+    listen_on(w, "server", "tcp:2000");
+    connect_from(w, "client", "tcp:server:2000");
+    run(w);
+    assert_non_null(w->client);
+    assert_non_null(w->server);
+    assert_int_equal(w->client->made, 1);
+    assert_int_equal(w->server->made, 1);
+    return w;
+}
+
+static weft_transport *ct(world *w)
+{
+    return w->client->base.transport;
+}
+
+static weft_transport *stp(world *w)
+{
+    return w->server->base.transport;
+}
+
+static void write_str(weft_transport *t, const char *s)
+{
+    assert_int_equal(weft_transport_write(t, s, strlen(s)), WEFT_OK);
+}
+
+static void assert_data(const tproto *p, const char *want)
+{
+    assert_int_equal(p->len, strlen(want));
+    assert_memory_equal(p->data, want, p->len);
+}
+
+static bool trace_has(world *w, const char *needle)
+{
+    size_t len;
+    const char *t = weft_sim_trace_text(w->sim, &len);
+    return t && memmem(t, len, needle, strlen(needle)) != NULL;
+}
+
+static world *traced_pair(int64_t lat)
+{
+    weft_net_config n = latency_cfg(lat, lat);
+    world *w = world_new(&n, NULL, true);
+    listen_on(w, "server", "tcp:2000");
+    connect_from(w, "client", "tcp:server:2000");
+    run(w);
+    assert_non_null(w->client);
+    assert_non_null(w->server);
+    return w;
+}
+
+/* -------------------------------------------------------------- Reset */
+
+static void reset_both_sides_lost(void **state)
+{
+    (void)state;
+    world *w = traced_pair(5 * MS);
+    write_str(ct(w), "in flight");
+    write_str(stp(w), "also in flight");
+    weft_time_ns t0 = weft_now(w->r);
+    assert_int_equal(weft_sim_reset(w->sim, "client", "server"), WEFT_OK);
+    run(w);
+    assert_int_equal(w->client->len, 0);
+    assert_int_equal(w->server->len, 0);
+    assert_string_equal(w->client->reason, WEFT_REASON_LOST);
+    assert_string_equal(w->server->reason, WEFT_REASON_LOST);
+    assert_int_equal(w->client->lost_at, t0);
+    assert_int_equal(w->server->lost_at, t0);
+    assert_int_equal(w->flost, 1);
+    assert_string_equal(w->flost_reason, WEFT_REASON_LOST);
+    assert_true(trace_has(w, "net.fault reset conn=1"));
+    assert_int_equal(weft_sim_open_connections(w->sim), 0);
+    /* Nothing left between them: a second reset is harmless. */
+    assert_int_equal(weft_sim_reset(w->sim, "client", "server"), WEFT_OK);
+    assert_int_equal(weft_sim_reset(w->sim, "nobody", NULL), WEFT_ENOTFOUND);
+    assert_int_equal(weft_sim_reset(w->sim, "client", "nobody"), WEFT_ENOTFOUND);
+    assert_int_equal(weft_sim_reset(w->sim, NULL, NULL), WEFT_EINVAL);
+    world_free(w);
+}
+
+static void reset_every_connection_of_a_host(void **state)
+{
+    (void)state;
+    world *w = traced_pair(1 * MS);
+    assert_int_equal(weft_sim_add_host(w->sim, "third"), WEFT_OK);
+    connect_from(w, "third", "tcp:server:2000");
+    run(w);
+    tproto *third = w->client;
+    assert_int_equal(weft_sim_open_connections(w->sim), 2);
+    /* Only the connections of "third". */
+    assert_int_equal(weft_sim_reset(w->sim, "third", NULL), WEFT_OK);
+    run(w);
+    assert_string_equal(third->reason, WEFT_REASON_LOST);
+    assert_int_equal(w->protos[0].lost + w->protos[1].lost, 0);
+    assert_int_equal(weft_sim_open_connections(w->sim), 1);
+    /* All of the server's. */
+    assert_int_equal(weft_sim_reset(w->sim, "server", NULL), WEFT_OK);
+    run(w);
+    assert_string_equal(w->protos[0].reason, WEFT_REASON_LOST);
+    assert_string_equal(w->protos[1].reason, WEFT_REASON_LOST);
+    assert_int_equal(weft_sim_open_connections(w->sim), 0);
+    world_free(w);
+}
+
+/* ---------------------------------------------------------- Partition */
+
+static void partition_holds_traffic_until_heal(void **state)
+{
+    (void)state;
+    world *w = traced_pair(2 * MS);
+    assert_int_equal(weft_sim_partition(w->sim, "server", "client"), WEFT_OK);
+    assert_true(trace_has(w, "net.fault partition server client"));
+    write_str(ct(w), "up");
+    write_str(ct(w), "stream");
+    write_str(stp(w), "down");
+    assert_int_equal(weft_sim_advance(w->sim, 10 * S), WEFT_OK);
+    assert_int_equal(w->server->len, 0);
+    assert_int_equal(w->client->len, 0);
+    assert_int_equal(weft_transport_buffered(ct(w)), 8);
+    assert_true(trace_has(w, "net.hold conn=1"));
+    /* Writes while partitioned queue behind. */
+    write_str(ct(w), "!");
+    weft_time_ns healed = weft_now(w->r);
+    assert_int_equal(weft_sim_heal(w->sim, "client", "server"), WEFT_OK);
+    run(w);
+    assert_data(w->server, "upstream!");
+    assert_data(w->client, "down");
+    /* Held bytes were long due: they arrive at the heal. */
+    assert_int_equal(w->client->last_data_at, healed);
+    assert_int_equal(w->client->lost + w->server->lost, 0);
+    assert_true(trace_has(w, "net.fault heal client server"));
+    world_free(w);
+}
+
+static void partition_misuse(void **state)
+{
+    (void)state;
+    world *w = world_new(NULL, NULL, false);
+    assert_int_equal(weft_sim_partition(w->sim, "client", "client"), WEFT_EINVAL);
+    assert_int_equal(weft_sim_partition(w->sim, "client", "nowhere"), WEFT_ENOTFOUND);
+    assert_int_equal(weft_sim_partition(w->sim, NULL, "client"), WEFT_EINVAL);
+    assert_int_equal(weft_sim_heal(w->sim, "client", "server"), WEFT_ESTATE);
+    assert_int_equal(weft_sim_partition(w->sim, "client", "server"), WEFT_OK);
+    assert_int_equal(weft_sim_partition(w->sim, "server", "client"), WEFT_ESTATE);
+    assert_int_equal(weft_sim_heal(w->sim, "server", "client"), WEFT_OK);
+    assert_int_equal(weft_sim_heal(w->sim, "server", "client"), WEFT_ESTATE);
+    assert_int_equal(weft_sim_stall(w->sim, "client", "client"), WEFT_EINVAL);
+    assert_int_equal(weft_sim_release(w->sim, "client", "server"), WEFT_ESTATE);
+    assert_int_equal(weft_sim_stall(w->sim, "client", "server"), WEFT_OK);
+    assert_int_equal(weft_sim_stall(w->sim, "client", "server"), WEFT_ESTATE);
+    assert_int_equal(weft_sim_stall(w->sim, "server", "client"), WEFT_OK); /* directed */
+    assert_int_equal(weft_sim_release(w->sim, "client", "server"), WEFT_OK);
+    assert_int_equal(weft_sim_release(w->sim, "server", "client"), WEFT_OK);
+    world_free(w);
+}
+
+static void connect_during_partition_times_out(void **state)
+{
+    (void)state;
+    weft_net_config n = latency_cfg(1 * MS, 1 * MS);
+    world *w = world_new(&n, NULL, true);
+    listen_on(w, "server", "tcp:2000");
+    assert_int_equal(weft_sim_partition(w->sim, "client", "server"), WEFT_OK);
+    connect_from(w, "client", "tcp:host=server:port=2000:timeout=2");
+    /* Healing after the SYN was lost does not save the attempt. */
+    assert_int_equal(weft_sim_advance(w->sim, 1 * S), WEFT_OK);
+    assert_int_equal(weft_sim_heal(w->sim, "client", "server"), WEFT_OK);
+    run(w);
+    assert_int_equal(w->failed, 1);
+    assert_string_equal(w->fail_reason, WEFT_REASON_TIMED_OUT);
+    assert_int_equal(w->failed_at, 2 * S);
+    assert_null(w->server);
+    assert_true(trace_has(w, "net.syn_lost"));
+    /* Other hosts are not affected by the partition. */
+    assert_int_equal(weft_sim_partition(w->sim, "client", "server"), WEFT_OK);
+    assert_int_equal(weft_sim_add_host(w->sim, "other"), WEFT_OK);
+    connect_from(w, "other", "tcp:server:2000");
+    run(w);
+    assert_int_equal(w->client->made, 1);
+    world_free(w);
+}
+
+/* -------------------------------------------------------------- Stall */
+
+static void stall_one_direction_then_release(void **state)
+{
+    (void)state;
+    world *w = traced_pair(1 * MS);
+    assert_int_equal(weft_sim_stall(w->sim, "client", "server"), WEFT_OK);
+    write_str(ct(w), "held");
+    write_str(stp(w), "flows");
+    assert_int_equal(weft_sim_advance(w->sim, 5 * S), WEFT_OK);
+    assert_int_equal(w->server->len, 0);
+    assert_data(w->client, "flows");
+    write_str(ct(w), " in order");
+    weft_time_ns t0 = weft_now(w->r);
+    assert_int_equal(weft_sim_release(w->sim, "client", "server"), WEFT_OK);
+    run(w);
+    assert_data(w->server, "held in order");
+    assert_int_equal(w->server->last_data_at, t0 + 1 * MS); /* held bytes at once, the new ones after their latency */
+    assert_true(trace_has(w, "net.fault stall client>server"));
+    assert_true(trace_has(w, "net.fault release client>server"));
+    /* A close while stalled waits too, then completes. */
+    assert_int_equal(weft_sim_stall(w->sim, "client", "server"), WEFT_OK);
+    assert_int_equal(weft_transport_lose_connection(ct(w)), WEFT_OK);
+    assert_int_equal(weft_sim_advance(w->sim, 1 * S), WEFT_OK);
+    assert_int_equal(w->server->lost + w->client->lost, 0);
+    assert_int_equal(weft_sim_release(w->sim, "client", "server"), WEFT_OK);
+    run(w);
+    assert_string_equal(w->server->reason, WEFT_REASON_DONE);
+    assert_string_equal(w->client->reason, WEFT_REASON_DONE);
+    world_free(w);
+}
+
+/* -------------------------------------------------------------- Crash */
+
+static void crash_resets_everything_and_restart(void **state)
+{
+    (void)state;
+    world *w = traced_pair(2 * MS);
+    write_str(ct(w), "lost with the host");
+    assert_int_equal(weft_sim_crash(w->sim, "server"), WEFT_OK);
+    assert_int_equal(weft_sim_crash(w->sim, "server"), WEFT_ESTATE);
+    assert_int_equal(weft_sim_crash(w->sim, "nowhere"), WEFT_ENOTFOUND);
+    /* The listener is gone at once. */
+    assert_int_equal(w->server_stops, 1);
+    run(w);
+    assert_int_equal(w->server->len, 0);
+    assert_string_equal(w->server->reason, WEFT_REASON_LOST);
+    assert_string_equal(w->server->message, "host crashed");
+    assert_string_equal(w->client->reason, WEFT_REASON_LOST);
+    assert_int_equal(w->server->destroyed + w->client->destroyed, 2);
+    assert_true(trace_has(w, "net.fault crash server"));
+    /* While down: connects to it are refused, listening there fails. */
+    connect_from(w, "client", "tcp:server:2000");
+    run(w);
+    assert_int_equal(w->failed, 1);
+    assert_string_equal(w->fail_reason, WEFT_REASON_REFUSED);
+    assert_int_equal(weft_sim_set_current_host(w->sim, "server"), WEFT_OK);
+    assert_int_equal(weft_listen(w->r, "tcp:2000", &w->server_f, NULL), WEFT_EHOSTUNREACH);
+    /* Connecting from a down host fails too. */
+    weft_connector *c = NULL;
+    assert_int_equal(weft_connect_factory(w->r, "tcp:client:1", &w->client_f, &c), WEFT_OK);
+    run(w);
+    assert_int_equal(w->failed, 2);
+    assert_string_equal(w->fail_reason, WEFT_REASON_UNREACHABLE);
+    /* Restart: up, with no listeners until the application listens again. */
+    assert_int_equal(weft_sim_restart(w->sim, "server"), WEFT_OK);
+    assert_int_equal(weft_sim_restart(w->sim, "server"), WEFT_ESTATE);
+    assert_true(trace_has(w, "net.fault restart server"));
+    connect_from(w, "client", "tcp:server:2000");
+    run(w);
+    assert_int_equal(w->failed, 3);
+    assert_string_equal(w->fail_reason, WEFT_REASON_REFUSED);
+    listen_on(w, "server", "tcp:2000");
+    connect_from(w, "client", "tcp:server:2000");
+    run(w);
+    assert_int_equal(w->client->made, 1);
+    assert_int_equal(w->server->made, 1);
+    world_free(w);
+}
+
+static void crash_fails_pending_connects(void **state)
+{
+    (void)state;
+    weft_net_config n = latency_cfg(1 * S, 1 * S);
+    world *w = world_new(&n, NULL, false);
+    listen_on(w, "server", "tcp:2000");
+    connect_from(w, "client", "tcp:server:2000"); /* SYN in flight */
+    assert_int_equal(weft_sim_advance(w->sim, 500 * MS), WEFT_OK);
+    assert_int_equal(weft_sim_crash(w->sim, "client"), WEFT_OK);
+    run(w);
+    assert_int_equal(w->failed, 1);
+    assert_string_equal(w->fail_reason, WEFT_REASON_LOST);
+    assert_null(w->server); /* the SYN died with its host */
+    /* Accepted, answer in flight, then the server crashes. */
+    assert_int_equal(weft_sim_restart(w->sim, "client"), WEFT_OK);
+    connect_from(w, "client", "tcp:server:2000");
+    assert_int_equal(weft_sim_advance(w->sim, 1500 * MS), WEFT_OK);
+    assert_non_null(w->server);
+    assert_int_equal(weft_sim_crash(w->sim, "server"), WEFT_OK);
+    run(w);
+    assert_int_equal(w->failed, 2);
+    assert_string_equal(w->fail_reason, WEFT_REASON_LOST);
+    assert_string_equal(w->server->reason, WEFT_REASON_LOST);
+    assert_null(w->client);
+    assert_int_equal(weft_sim_open_connections(w->sim), 0);
+    world_free(w);
+}
+
+/* ------------------------------------------------------ Random faults */
+
+static void refuse_rate(void **state)
+{
+    (void)state;
+    weft_net_config n = latency_cfg(1 * MS, 1 * MS);
+    n.refuse_ppm = 1000000; /* always */
+    world *w = world_new(&n, weft_choice_seeded(5), true);
+    listen_on(w, "server", "tcp:2000");
+    connect_from(w, "client", "tcp:server:2000");
+    run(w);
+    assert_int_equal(w->failed, 1);
+    assert_string_equal(w->fail_reason, WEFT_REASON_REFUSED);
+    assert_null(w->server);
+    assert_true(trace_has(w, "choice fault.refuse"));
+    assert_true(trace_has(w, "reason=refused (fault)"));
+    world_free(w);
+    /* Over seeds, a middle rate refuses some and accepts some. */
+    int refused = 0, made = 0;
+    for (uint64_t seed = 1; seed <= 100; seed++) {
+        n.refuse_ppm = 500000;
+        w = world_new(&n, weft_choice_seeded(seed), false);
+        listen_on(w, "server", "tcp:2000");
+        connect_from(w, "client", "tcp:server:2000");
+        run(w);
+        refused += w->failed;
+        made += w->client != NULL;
+        assert_int_equal(w->failed + (w->client != NULL), 1);
+        world_free(w);
+    }
+    assert_true(refused > 20 && made > 20);
+}
+
+static void reset_rate_keeps_a_prefix(void **state)
+{
+    (void)state;
+    char msg[200];
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (char)('a' + i % 26);
+    int resets = 0, whole = 0;
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        weft_net_config n = latency_cfg(0, 1 * MS);
+        n.max_chunk = 16;
+        n.reset_ppm = 20000; /* 2% per delivery */
+        world *w = world_new(&n, weft_choice_seeded(seed), false);
+        listen_on(w, "server", "tcp:2000");
+        connect_from(w, "client", "tcp:server:2000");
+        run(w);
+        for (size_t off = 0; off < sizeof msg; off += 20)
+            assert_int_equal(weft_transport_write(ct(w), msg + off, 20), WEFT_OK);
+        assert_int_equal(weft_transport_lose_connection(ct(w)), WEFT_OK);
+        run(w);
+        /* Whatever happened, what arrived is a prefix, in order. */
+        assert_true(w->server->len <= sizeof msg);
+        if (w->server->len)
+            assert_memory_equal(w->server->data, msg, w->server->len);
+        if (strcmp(w->server->reason, WEFT_REASON_LOST) == 0) {
+            resets++;
+            assert_string_equal(w->client->reason, WEFT_REASON_LOST);
+            assert_int_equal(w->client->lost_at, w->server->lost_at);
+        } else {
+            whole++;
+            assert_string_equal(w->server->reason, WEFT_REASON_DONE);
+            assert_int_equal(w->server->len, sizeof msg);
+        }
+        world_free(w);
+    }
+    assert_true(resets > 10);
+    assert_true(whole > 10);
+}
+
+static void stall_rate_delays_but_keeps_order(void **state)
+{
+    (void)state;
+    int slower = 0;
+    for (uint64_t seed = 1; seed <= 50; seed++) {
+        weft_net_config n = latency_cfg(1 * MS, 1 * MS);
+        n.stall_ppm = 300000;
+        n.stall_max_ns = 2 * S;
+        n.max_chunk = 4;
+        world *w = world_new(&n, weft_choice_seeded(seed), false);
+        listen_on(w, "server", "tcp:2000");
+        connect_from(w, "client", "tcp:server:2000");
+        run(w);
+        weft_time_ns t0 = weft_now(w->r);
+        write_str(ct(w), "0123456789abcdef");
+        run(w);
+        assert_data(w->server, "0123456789abcdef");
+        assert_true(w->server->last_data_at - t0 <= 1 * MS + 16 * 2 * S);
+        slower += w->server->last_data_at - t0 > 1 * MS;
+        world_free(w);
+    }
+    assert_true(slower > 10);
+}
+
+static void zero_rates_ask_nothing(void **state)
+{
+    (void)state;
+    world *w = traced_pair(1 * MS);
+    write_str(ct(w), "x");
+    run(w);
+    assert_false(trace_has(w, "choice fault."));
+    world_free(w);
+}
+
+static void config_validation(void **state)
+{
+    (void)state;
+    world *w = world_new(NULL, NULL, false);
+    weft_net_config n = latency_cfg(5, 4);
+    assert_int_equal(weft_sim_set_net(w->sim, &n), WEFT_EINVAL);
+    n = latency_cfg(-1, 4);
+    assert_int_equal(weft_sim_set_net(w->sim, &n), WEFT_EINVAL);
+    n = latency_cfg(0, 0);
+    n.reset_ppm = 1000001;
+    assert_int_equal(weft_sim_set_net(w->sim, &n), WEFT_EINVAL);
+    n.reset_ppm = 0;
+    n.stall_max_ns = -1;
+    assert_int_equal(weft_sim_set_net(w->sim, &n), WEFT_EINVAL);
+    n.stall_max_ns = 0;
+    assert_int_equal(weft_sim_set_net(w->sim, &n), WEFT_OK);
+    assert_int_equal(weft_sim_set_net(w->sim, NULL), WEFT_EINVAL);
+    /* A new config applies to what happens next. */
+    n = latency_cfg(4 * MS, 4 * MS);
+    assert_int_equal(weft_sim_set_net(w->sim, &n), WEFT_OK);
+    listen_on(w, "server", "tcp:1");
+    connect_from(w, "client", "tcp:server:1");
+    run(w);
+    assert_int_equal(w->client->made_at, 8 * MS);
+    world_free(w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(reset_both_sides_lost),
+        cmocka_unit_test(reset_every_connection_of_a_host),
+        cmocka_unit_test(partition_holds_traffic_until_heal),
+        cmocka_unit_test(partition_misuse),
+        cmocka_unit_test(connect_during_partition_times_out),
+        cmocka_unit_test(stall_one_direction_then_release),
+        cmocka_unit_test(crash_resets_everything_and_restart),
+        cmocka_unit_test(crash_fails_pending_connects),
+        cmocka_unit_test(refuse_rate),
+        cmocka_unit_test(reset_rate_keeps_a_prefix),
+        cmocka_unit_test(stall_rate_delays_but_keeps_order),
+        cmocka_unit_test(zero_rates_ask_nothing),
+        cmocka_unit_test(config_validation),
+    };
+    return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
+}

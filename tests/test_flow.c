@@ -1,0 +1,626 @@
+/* Flow control on the simulated network: push producers paused past the
+ * high-water mark and resumed below the low-water mark, stopped when the
+ * connection goes, the buffer limit, producer misuse, and chunking
+ * invariance of a framing protocol over 1,000 seeds. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "weft/reactor.h"
+#include "weft/sim.h"
+
+/* The shared helpers below are not all used by every suite. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+
+#define MS WEFT_NS_PER_MS
+#define S WEFT_NS_PER_S
+#define MAXP 64
+
+/* ------------------------------------------------ A recording world */
+
+typedef struct world world;
+
+typedef struct tproto {
+    weft_protocol base;
+    world *w;
+    bool is_client;
+    uint8_t *data;
+    size_t len, cap;
+    size_t chunks, min_chunk, max_chunk;
+    int made, lost, read_lost, write_lost, destroyed;
+    int lost_before_destroy;
+    char reason[40];
+    char message[64];
+    weft_time_ns made_at, lost_at, read_lost_at, write_lost_at, last_data_at;
+    weft_address peer, host;
+    int write_after_lost_rc;
+} tproto;
+
+struct world {
+    weft_sim *sim;
+    weft_reactor *r;
+    weft_factory server_f, client_f;
+    tproto protos[MAXP];
+    int nprotos;
+    tproto *server, *client; /* the last built on each side */
+    int failed, flost;
+    char fail_reason[40], flost_reason[40];
+    weft_time_ns failed_at;
+    weft_connector *fail_conn, *flost_conn;
+    int server_starts, server_stops, client_starts, client_stops;
+    bool server_refuses, client_refuses, aware;
+    int reconnects_left; /* reconnect from the factory hooks */
+    bool free_in_hook;
+    void (*server_made)(tproto *p);
+    void (*client_made)(tproto *p);
+    void (*server_data)(tproto *p, const uint8_t *d, size_t n);
+    void (*client_data)(tproto *p, const uint8_t *d, size_t n);
+    void (*on_lost)(tproto *p);
+};
+
+static void tp_made(weft_protocol *bp)
+{
+    tproto *p = (tproto *)bp;
+    p->made++;
+    p->made_at = weft_now(bp->reactor);
+    p->peer = *weft_transport_peer(bp->transport);
+    p->host = *weft_transport_host(bp->transport);
+    void (*hook)(tproto *) = p->is_client ? p->w->client_made : p->w->server_made;
+    if (hook)
+        hook(p);
+}
+
+static void tp_data(weft_protocol *bp, const uint8_t *d, size_t n)
+{
+    tproto *p = (tproto *)bp;
+    assert_true(n > 0);
+    assert_int_equal(p->lost, 0);
+    if (p->len + n > p->cap) {
+        size_t cap = p->cap ? p->cap : 64;
+        while (cap < p->len + n)
+            cap *= 2;
+        p->data = realloc(p->data, cap);
+        assert_non_null(p->data);
+        p->cap = cap;
+    }
+    memcpy(p->data + p->len, d, n);
+    p->len += n;
+    if (p->chunks == 0 || n < p->min_chunk)
+        p->min_chunk = n;
+    if (n > p->max_chunk)
+        p->max_chunk = n;
+    p->chunks++;
+    p->last_data_at = weft_now(bp->reactor);
+    void (*hook)(tproto *, const uint8_t *, size_t) =
+        p->is_client ? p->w->client_data : p->w->server_data;
+    if (hook)
+        hook(p, d, n);
+}
+
+static void tp_lost(weft_protocol *bp, const weft_failure *reason)
+{
+    tproto *p = (tproto *)bp;
+    p->lost++;
+    p->lost_at = weft_now(bp->reactor);
+    snprintf(p->reason, sizeof p->reason, "%s", reason->type);
+    snprintf(p->message, sizeof p->message, "%s", reason->message);
+    /* The transport is still ours during the call; writes are refused. */
+    p->write_after_lost_rc = weft_transport_write(bp->transport, "x", 1);
+    if (p->w->on_lost)
+        p->w->on_lost(p);
+}
+
+static void tp_read_lost(weft_protocol *bp)
+{
+    tproto *p = (tproto *)bp;
+    p->read_lost++;
+    p->read_lost_at = weft_now(bp->reactor);
+}
+
+static void tp_write_lost(weft_protocol *bp)
+{
+    tproto *p = (tproto *)bp;
+    p->write_lost++;
+    p->write_lost_at = weft_now(bp->reactor);
+}
+
+static void tp_destroy(weft_protocol *bp)
+{
+    tproto *p = (tproto *)bp;
+    if (p->lost == 1)
+        p->lost_before_destroy = 1;
+    p->destroyed++;
+}
+
+static const weft_protocol_ops plain_ops = {
+    .connection_made = tp_made,
+    .data_received = tp_data,
+    .connection_lost = tp_lost,
+    .destroy = tp_destroy,
+};
+
+static const weft_protocol_ops aware_ops = {
+    .connection_made = tp_made,
+    .data_received = tp_data,
+    .connection_lost = tp_lost,
+    .read_connection_lost = tp_read_lost,
+    .write_connection_lost = tp_write_lost,
+    .destroy = tp_destroy,
+};
+
+static weft_protocol *build(weft_factory *f, const weft_address *peer)
+{
+    world *w = f->ctx;
+    bool client = f == &w->client_f;
+    assert_non_null(peer);
+    if ((client && w->client_refuses) || (!client && w->server_refuses))
+        return NULL;
+    assert_true(w->nprotos < MAXP);
+    tproto *p = &w->protos[w->nprotos++];
+    memset(p, 0, sizeof *p);
+    p->base.ops = w->aware ? &aware_ops : &plain_ops;
+    p->w = w;
+    p->is_client = client;
+    if (client)
+        w->client = p;
+    else
+        w->server = p;
+    return &p->base;
+}
+
+static void server_start(weft_factory *f)
+{
+    ((world *)f->ctx)->server_starts++;
+}
+static void server_stop(weft_factory *f)
+{
+    ((world *)f->ctx)->server_stops++;
+}
+static void client_start(weft_factory *f)
+{
+    ((world *)f->ctx)->client_starts++;
+}
+static void client_stop(weft_factory *f)
+{
+    ((world *)f->ctx)->client_stops++;
+}
+
+static void client_failed(weft_factory *f, weft_connector *c, const weft_failure *reason)
+{
+    world *w = f->ctx;
+    w->failed++;
+    w->fail_conn = c;
+    w->failed_at = weft_now(w->r);
+    snprintf(w->fail_reason, sizeof w->fail_reason, "%s", reason->type);
+    if (w->reconnects_left > 0) {
+        w->reconnects_left--;
+        assert_int_equal(weft_connector_connect(c), WEFT_OK);
+    } else if (w->free_in_hook) {
+        weft_connector_free(c);
+    }
+}
+
+static void client_conn_lost(weft_factory *f, weft_connector *c, const weft_failure *reason)
+{
+    world *w = f->ctx;
+    w->flost++;
+    w->flost_conn = c;
+    snprintf(w->flost_reason, sizeof w->flost_reason, "%s", reason->type);
+    if (w->reconnects_left > 0) {
+        w->reconnects_left--;
+        assert_int_equal(weft_connector_connect(c), WEFT_OK);
+    }
+}
+
+static world *world_new(const weft_net_config *net, weft_choice *choices, bool keep)
+{
+    world *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    weft_sim_config cfg;
+    weft_sim_config_default(&cfg);
+    if (net) {
+        cfg.net = *net;
+        if (!cfg.net.connect_timeout_ns)
+            cfg.net.connect_timeout_ns = 30 * S;
+    }
+    cfg.keep_lines = keep;
+    w->sim = weft_sim_new(&cfg, choices);
+    assert_non_null(w->sim);
+    w->r = weft_sim_reactor(w->sim);
+    w->server_f.build_protocol = build;
+    w->server_f.start = server_start;
+    w->server_f.stop = server_stop;
+    w->server_f.ctx = w;
+    w->client_f.build_protocol = build;
+    w->client_f.start = client_start;
+    w->client_f.stop = client_stop;
+    w->client_f.connection_failed = client_failed;
+    w->client_f.connection_lost = client_conn_lost;
+    w->client_f.ctx = w;
+    assert_int_equal(weft_sim_add_host(w->sim, "server"), WEFT_OK);
+    assert_int_equal(weft_sim_add_host(w->sim, "client"), WEFT_OK);
+    return w;
+}
+
+static void world_free(world *w)
+{
+    weft_sim_free(w->sim);
+    for (int i = 0; i < w->nprotos; i++)
+        free(w->protos[i].data);
+    free(w);
+}
+
+static weft_listener *listen_on(world *w, const char *host, const char *desc)
+{
+    weft_listener *l = NULL;
+    assert_int_equal(weft_sim_set_current_host(w->sim, host), WEFT_OK);
+    assert_int_equal(weft_listen(w->r, desc, &w->server_f, &l), WEFT_OK);
+    assert_non_null(l);
+    return l;
+}
+
+static weft_connector *connect_from(world *w, const char *host, const char *desc)
+{
+    weft_connector *c = NULL;
+    assert_int_equal(weft_sim_set_current_host(w->sim, host), WEFT_OK);
+    assert_int_equal(weft_connect_factory(w->r, desc, &w->client_f, &c), WEFT_OK);
+    assert_non_null(c);
+    return c;
+}
+
+static void run(world *w)
+{
+    assert_int_equal(weft_sim_run_until_quiet(w->sim), WEFT_OK);
+}
+
+static weft_net_config latency_cfg(int64_t lo, int64_t hi)
+{
+    weft_net_config n;
+    memset(&n, 0, sizeof n);
+    n.latency_min_ns = lo;
+    n.latency_max_ns = hi;
+    return n;
+}
+
+/* A connected pair with fixed latency lat (default choices: no chunking). */
+static world *pair(int64_t lat, bool aware)
+{
+    weft_net_config n = latency_cfg(lat, lat);
+    world *w = world_new(&n, NULL, false);
+    w->aware = aware;
+    listen_on(w, "server", "tcp:2000");
+    connect_from(w, "client", "tcp:server:2000");
+    run(w);
+    assert_non_null(w->client);
+    assert_non_null(w->server);
+    assert_int_equal(w->client->made, 1);
+    assert_int_equal(w->server->made, 1);
+    return w;
+}
+
+static weft_transport *ct(world *w)
+{
+    return w->client->base.transport;
+}
+
+static weft_transport *stp(world *w)
+{
+    return w->server->base.transport;
+}
+
+static void write_str(weft_transport *t, const char *s)
+{
+    assert_int_equal(weft_transport_write(t, s, strlen(s)), WEFT_OK);
+}
+
+static void assert_data(const tproto *p, const char *want)
+{
+    assert_int_equal(p->len, strlen(want));
+    assert_memory_equal(p->data, want, p->len);
+}
+
+/* ---------------------------------------------------------- Producers */
+
+#define BLOCK 8192u
+
+static uint8_t pattern(size_t i)
+{
+    return (uint8_t)(i * 31 + i / 256);
+}
+
+typedef struct prod {
+    weft_transport *t;
+    int pauses, resumes, stops;
+    size_t buffered_at_pause, buffered_at_resume;
+    bool paused;
+    size_t sent, total;
+    bool close_when_done;
+} prod;
+
+static void pump(prod *p)
+{
+    uint8_t block[BLOCK];
+    while (!p->paused && p->sent < p->total) {
+        size_t len = p->total - p->sent < BLOCK ? p->total - p->sent : BLOCK;
+        for (size_t i = 0; i < len; i++)
+            block[i] = pattern(p->sent + i);
+        assert_int_equal(weft_transport_write(p->t, block, len), WEFT_OK);
+        p->sent += len;
+    }
+    if (p->sent == p->total && p->close_when_done) {
+        p->close_when_done = false;
+        assert_int_equal(weft_transport_unregister_producer(p->t), WEFT_OK);
+        assert_int_equal(weft_transport_lose_connection(p->t), WEFT_OK);
+    }
+}
+
+static void prod_pause(void *ctx)
+{
+    prod *p = ctx;
+    assert_false(p->paused);
+    p->paused = true;
+    p->pauses++;
+    p->buffered_at_pause = weft_transport_buffered(p->t);
+}
+
+static void prod_resume(void *ctx)
+{
+    prod *p = ctx;
+    assert_true(p->paused);
+    p->paused = false;
+    p->resumes++;
+    p->buffered_at_resume = weft_transport_buffered(p->t);
+    pump(p);
+}
+
+static void prod_stop(void *ctx)
+{
+    prod *p = ctx;
+    p->stops++;
+}
+
+static weft_producer producer_of(prod *p)
+{
+    weft_producer wp = {prod_pause, prod_resume, prod_stop, p};
+    return wp;
+}
+
+static void producer_paused_and_resumed(void **state)
+{
+    (void)state;
+    world *w = pair(1 * MS, false);
+    prod p = {.t = ct(w), .total = 1024 * 1024, .close_when_done = true};
+    weft_producer wp = producer_of(&p);
+    assert_int_equal(weft_transport_register_producer(ct(w), &wp), WEFT_OK);
+    /* A slow reader: nothing is delivered, the buffer fills. */
+    assert_int_equal(weft_transport_pause_reading(stp(w)), WEFT_OK);
+    /* 8 blocks are exactly the high-water mark: not past it yet. */
+    p.total = 8 * BLOCK;
+    p.close_when_done = false;
+    pump(&p);
+    assert_int_equal(weft_transport_buffered(ct(w)), WEFT_TRANSPORT_HIGH_WATER);
+    assert_int_equal(p.pauses, 0);
+    p.total = 1024 * 1024;
+    p.close_when_done = true;
+    pump(&p);
+    assert_int_equal(p.pauses, 1);
+    assert_int_equal(p.sent, 9 * BLOCK);
+    assert_true(p.buffered_at_pause > WEFT_TRANSPORT_HIGH_WATER);
+    assert_int_equal(weft_sim_advance(w->sim, 1 * S), WEFT_OK);
+    assert_int_equal(w->server->len, 0);
+    assert_int_equal(p.resumes, 0);
+    /* The reader catches up: the producer resumes below the low mark and
+     * is paused again as often as the reader lags. */
+    assert_int_equal(weft_transport_resume_reading(stp(w)), WEFT_OK);
+    run(w);
+    assert_int_equal(p.sent, p.total);
+    assert_true(p.resumes >= 1);
+    assert_true(p.buffered_at_resume < WEFT_TRANSPORT_LOW_WATER);
+    assert_int_equal(w->server->len, p.total);
+    for (size_t i = 0; i < p.total; i++)
+        if (w->server->data[i] != pattern(i))
+            fail_msg("byte %zu differs", i);
+    assert_string_equal(w->server->reason, WEFT_REASON_DONE);
+    assert_string_equal(w->client->reason, WEFT_REASON_DONE);
+    assert_int_equal(p.stops, 0); /* unregistered before the close */
+    world_free(w);
+}
+
+static void producer_paused_by_a_slow_network(void **state)
+{
+    (void)state;
+    /* No pause_reading: only latency keeps the bytes in flight. */
+    world *w = pair(100 * MS, false);
+    prod p = {.t = ct(w), .total = 512 * 1024, .close_when_done = true};
+    weft_producer wp = producer_of(&p);
+    assert_int_equal(weft_transport_register_producer(ct(w), &wp), WEFT_OK);
+    pump(&p);
+    assert_int_equal(p.pauses, 1);
+    run(w);
+    assert_int_equal(w->server->len, p.total);
+    assert_int_equal(p.pauses, p.resumes);
+    world_free(w);
+}
+
+static void producer_stopped_when_connection_lost(void **state)
+{
+    (void)state;
+    world *w = pair(1 * MS, false);
+    prod p = {.t = ct(w), .total = 0};
+    weft_producer wp = producer_of(&p);
+    assert_int_equal(weft_transport_register_producer(ct(w), &wp), WEFT_OK);
+    assert_int_equal(weft_transport_abort(stp(w)), WEFT_OK);
+    run(w);
+    assert_int_equal(p.stops, 1);
+    assert_int_equal(p.pauses + p.resumes, 0);
+    assert_string_equal(w->client->reason, WEFT_REASON_LOST);
+    world_free(w);
+}
+
+static void producer_misuse(void **state)
+{
+    (void)state;
+    world *w = pair(1 * MS, false);
+    prod p = {.t = ct(w)}, q = {.t = ct(w)};
+    weft_producer wp = producer_of(&p), wq = producer_of(&q);
+    assert_int_equal(weft_transport_unregister_producer(ct(w)), WEFT_ESTATE);
+    assert_int_equal(weft_transport_register_producer(ct(w), NULL), WEFT_EINVAL);
+    assert_int_equal(weft_transport_register_producer(ct(w), &wp), WEFT_OK);
+    assert_int_equal(weft_transport_register_producer(ct(w), &wq), WEFT_ESTATE);
+    assert_int_equal(weft_transport_unregister_producer(ct(w)), WEFT_OK);
+    assert_int_equal(weft_transport_unregister_producer(ct(w)), WEFT_ESTATE);
+    /* Registered while the buffer is already past the mark: paused at once. */
+    assert_int_equal(weft_transport_pause_reading(stp(w)), WEFT_OK);
+    static uint8_t big[WEFT_TRANSPORT_HIGH_WATER + 1];
+    assert_int_equal(weft_transport_write(ct(w), big, sizeof big), WEFT_OK);
+    assert_int_equal(weft_transport_register_producer(ct(w), &wq), WEFT_OK);
+    assert_int_equal(q.pauses, 1);
+    assert_int_equal(weft_transport_unregister_producer(ct(w)), WEFT_OK);
+    /* After lose_connection: refused. */
+    assert_int_equal(weft_transport_lose_connection(ct(w)), WEFT_OK);
+    assert_int_equal(weft_transport_register_producer(ct(w), &wp), WEFT_ECLOSED);
+    assert_int_equal(weft_transport_resume_reading(stp(w)), WEFT_OK);
+    run(w);
+    assert_int_equal(w->server->len, sizeof big);
+    assert_int_equal(p.stops + q.stops, 0);
+    world_free(w);
+}
+
+static void buffer_limit(void **state)
+{
+    (void)state;
+    world *w = pair(1 * MS, false);
+    assert_int_equal(weft_transport_pause_reading(stp(w)), WEFT_OK);
+    size_t mib = 1024 * 1024;
+    uint8_t *block = malloc(mib);
+    assert_non_null(block);
+    for (size_t i = 0; i < mib; i++)
+        block[i] = pattern(i);
+    /* One write over the limit is refused whole. */
+    static const uint8_t one = 1;
+    weft_iovec too_big[2] = {{block, mib}, {NULL, WEFT_TRANSPORT_BUFFER_MAX}};
+    too_big[1].base = &one; /* never read: refused on the length */
+    assert_int_equal(weft_transport_writev(ct(w), too_big, 2), WEFT_ENOBUFS);
+    assert_int_equal(weft_transport_buffered(ct(w)), 0);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(weft_transport_write(ct(w), block, mib), WEFT_OK);
+    assert_int_equal(weft_transport_buffered(ct(w)), WEFT_TRANSPORT_BUFFER_MAX);
+    assert_int_equal(weft_transport_write(ct(w), &one, 1), WEFT_ENOBUFS);
+    assert_int_equal(weft_transport_buffered(ct(w)), WEFT_TRANSPORT_BUFFER_MAX);
+    assert_int_equal(weft_transport_resume_reading(stp(w)), WEFT_OK);
+    run(w);
+    assert_int_equal(w->server->len, WEFT_TRANSPORT_BUFFER_MAX);
+    assert_memory_equal(w->server->data + 15 * mib, block, mib);
+    /* Drained: room again. */
+    assert_int_equal(weft_transport_write(ct(w), &one, 1), WEFT_OK);
+    free(block);
+    world_free(w);
+}
+
+/* ---------------------------------------- Chunking invariance (framing) */
+
+/* A 2-byte big-endian length-prefixed framing receiver, written for the
+ * test: it must see the same messages however the bytes are split. */
+typedef struct framer {
+    uint8_t buf[512];
+    size_t have;
+    size_t msgs;
+    uint32_t digest; /* over every message, in order, with its length */
+} framer;
+
+static void framer_feed(framer *f, const uint8_t *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        assert_true(f->have < sizeof f->buf);
+        f->buf[f->have++] = d[i];
+        if (f->have >= 2) {
+            size_t len = (size_t)f->buf[0] << 8 | f->buf[1];
+            if (f->have == 2 + len) {
+                f->digest = f->digest * 16777619u ^ (uint32_t)len;
+                for (size_t k = 0; k < len; k++)
+                    f->digest = (f->digest ^ f->buf[2 + k]) * 16777619u;
+                f->msgs++;
+                f->have = 0;
+            }
+        }
+    }
+}
+
+static framer *g_framer;
+
+static void framing_data(tproto *p, const uint8_t *d, size_t n)
+{
+    (void)p;
+    framer_feed(g_framer, d, n);
+}
+
+static void framing_invariance_over_seeds(void **state)
+{
+    (void)state;
+    /* The messages and their expected digest, computed by feeding the whole
+     * stream in one piece. */
+    uint8_t stream[4096];
+    size_t len = 0, count = 0;
+    for (size_t m = 0; len + 2 + 60 < sizeof stream && count < 80; m++, count++) {
+        size_t ml = (m * 13) % 61;
+        stream[len++] = (uint8_t)(ml >> 8);
+        stream[len++] = (uint8_t)ml;
+        for (size_t k = 0; k < ml; k++)
+            stream[len++] = (uint8_t)(m + k * 3);
+    }
+    framer whole = {0};
+    framer_feed(&whole, stream, len);
+    assert_int_equal(whole.msgs, count);
+    size_t one_byte_runs = 0;
+    for (uint64_t seed = 1; seed <= 1000; seed++) {
+        weft_net_config n = latency_cfg(0, 2 * MS);
+        n.max_chunk = seed % 10 == 0 ? 1 : 1 + seed % 23;
+        n.coalesce = seed % 3 != 0;
+        world *w = world_new(&n, weft_choice_seeded(seed), false);
+        framer f = {0};
+        g_framer = &f;
+        w->server_data = framing_data;
+        listen_on(w, "server", "tcp:2000");
+        connect_from(w, "client", "tcp:server:2000");
+        run(w);
+        /* Written as messages, several per write, some writes split. */
+        size_t off = 0;
+        for (int i = 0; off < len; i++) {
+            size_t wl = 1 + (size_t)((i * 53 + (int)seed) % 97);
+            if (wl > len - off)
+                wl = len - off;
+            assert_int_equal(weft_transport_write(ct(w), stream + off, wl), WEFT_OK);
+            off += wl;
+        }
+        run(w);
+        assert_int_equal(f.msgs, whole.msgs);
+        assert_int_equal(f.digest, whole.digest);
+        assert_int_equal(f.have, 0);
+        assert_true(w->server->max_chunk <= n.max_chunk);
+        if (n.max_chunk == 1) {
+            assert_int_equal(w->server->chunks, len);
+            one_byte_runs++;
+        }
+        world_free(w);
+    }
+    assert_true(one_byte_runs >= 100);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(producer_paused_and_resumed),
+        cmocka_unit_test(producer_paused_by_a_slow_network),
+        cmocka_unit_test(producer_stopped_when_connection_lost),
+        cmocka_unit_test(producer_misuse),
+        cmocka_unit_test(buffer_limit),
+        cmocka_unit_test(framing_invariance_over_seeds),
+    };
+    return cmocka_run_group_tests_name("flow", tests, NULL, NULL);
+}
