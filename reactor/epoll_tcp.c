@@ -63,6 +63,7 @@ typedef struct ep_conn {
     bool write_blocked;     /* send() hit EAGAIN: wait for EPOLLOUT */
     bool aborted;           /* abort(): socket reset, loss reported next turn */
     bool lost;              /* connection_lost delivered */
+    bool orphan;            /* lost, but still sending what was written */
     int fatal_err;          /* epoll refused a change: reported next turn */
 } ep_conn;
 
@@ -91,6 +92,7 @@ typedef struct ep_listener {
 } ep_listener;
 
 static void conn_finish(ep_conn *c, weft_failure *reason);
+static void conn_report(ep_conn *c, weft_failure *reason);
 static void connector_conn_lost(ep_connector *cn, const weft_failure *reason);
 
 /* ------------------------------------------------------------ helpers */
@@ -155,6 +157,13 @@ static size_t conn_buffered(const ep_conn *c)
     return c->wtail - c->whead;
 }
 
+/* The socket is still ours to use: open, not aborted, and either the
+ * protocol is attached or the connection is an orphan draining its buffer. */
+static bool conn_live(const ep_conn *c)
+{
+    return c->obj.fd >= 0 && !c->aborted && (!c->lost || c->orphan);
+}
+
 static bool conn_reading(const ep_conn *c)
 {
     return !c->lost && !c->aborted && c->obj.fd >= 0 && !c->reading_paused && !c->read_eof &&
@@ -166,7 +175,7 @@ static uint32_t conn_want(const ep_conn *c)
     uint32_t want = 0;
     if (conn_reading(c))
         want |= EPOLLIN;
-    if (!c->lost && !c->aborted && c->write_blocked && conn_buffered(c) > 0)
+    if (conn_live(c) && c->write_blocked && conn_buffered(c) > 0)
         want |= EPOLLOUT;
     return want;
 }
@@ -215,7 +224,7 @@ static void conn_maybe_resume_producer(ep_conn *c)
  * side). Called from the loop only. */
 static void conn_flush(ep_conn *c)
 {
-    if (c->lost || c->aborted || c->obj.fd < 0)
+    if (!conn_live(c))
         return;
     for (int i = 0; i < SENDS_PER_FLUSH && conn_buffered(c) > 0; i++) {
         size_t len = conn_buffered(c);
@@ -253,7 +262,7 @@ static void conn_flush(ep_conn *c)
         weft__ep_defer(c->r, &c->obj);
     }
     conn_maybe_resume_producer(c);
-    if (c->lost || c->aborted)
+    if (!conn_live(c))
         return;
     if (conn_buffered(c) == 0) {
         if (c->disconnecting) {
@@ -265,23 +274,44 @@ static void conn_flush(ep_conn *c)
             (void)shutdown(c->obj.fd, SHUT_WR);
             if (c->proto->ops->write_connection_lost)
                 c->proto->ops->write_connection_lost(c->proto);
-            if (c->lost || c->aborted)
+            if (!conn_live(c))
                 return;
+            if (c->read_eof) {
+                /* Both directions are shut: the connection is over. */
+                conn_close_clean(c);
+                return;
+            }
         }
     }
     conn_rewatch(c);
 }
 
+/* The peer shut its write side. A half-close-aware protocol is told and
+ * goes on writing; the connection ends when our write side is shut too. For
+ * other protocols the connection ends now, but what they wrote before still
+ * drains to the peer (an orphan connection) before the socket closes. */
 static void conn_eof(ep_conn *c)
 {
     c->read_eof = true;
     if (c->proto->ops->read_connection_lost) {
         conn_rewatch(c);
         c->proto->ops->read_connection_lost(c->proto);
+        if (conn_live(c) && !c->lost && c->write_shut)
+            conn_close_clean(c);
         return;
     }
-    weft__ep_close_fd(c->r, &c->obj);
-    conn_finish(c, weft_failure_new(WEFT_REASON_DONE, "the peer closed the connection cleanly"));
+    weft_failure *reason = weft_failure_new(WEFT_REASON_DONE, "connection closed by peer");
+    if (conn_buffered(c) == 0) {
+        weft__ep_close_fd(c->r, &c->obj);
+        conn_finish(c, reason);
+        return;
+    }
+    c->orphan = true;
+    c->disconnecting = true;
+    conn_rewatch(c);
+    if (!c->write_blocked)
+        weft__ep_defer(c->r, &c->obj);
+    conn_report(c, reason);
 }
 
 static void conn_read(ep_conn *c)
@@ -312,7 +342,7 @@ static void conn_read(ep_conn *c)
 
 static void conn_dispatch(ep_conn *c, uint32_t events)
 {
-    if (c->lost || c->aborted || c->obj.fd < 0)
+    if (!conn_live(c))
         return;
     if (events & EPOLLERR) {
         int e = socket_error(c->obj.fd);
@@ -326,28 +356,22 @@ static void conn_dispatch(ep_conn *c, uint32_t events)
         acted = true;
         conn_read(c);
     }
-    if (c->lost || c->aborted || c->obj.fd < 0)
+    if (!conn_live(c))
         return;
     if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && c->write_blocked) {
         acted = true;
         c->write_blocked = false;
         conn_flush(c);
     }
-    if (!acted && !c->lost)
+    if (!acted && conn_live(c))
         conn_rewatch(c); /* an event nobody wants: bring the mask in line */
 }
 
-/* The connection's end, reported once. Takes reason. */
-static void conn_finish(ep_conn *c, weft_failure *reason)
+/* Tell the protocol side that the connection ended, once: producer stop,
+ * connection_lost, destroy, the client factory's hook. Takes reason. */
+static void conn_report(ep_conn *c, weft_failure *reason)
 {
-    weft__ep_reactor *r = c->r;
     c->lost = true;
-    weft__ep_close_fd(r, &c->obj);
-    weft__ep_list_remove(&c->obj.link);
-    r->conns_open--;
-    weft_free(c->wbuf);
-    c->wbuf = NULL;
-    c->wcap = c->whead = c->wtail = 0;
     if (c->has_producer) {
         c->has_producer = false;
         if (c->producer.stop)
@@ -364,6 +388,23 @@ static void conn_finish(ep_conn *c, weft_failure *reason)
     if (cn)
         connector_conn_lost(cn, reason);
     weft_failure_free(reason);
+}
+
+/* The connection's end: socket closed, end reported (unless it was, for an
+ * orphan), memory buried. Takes reason. */
+static void conn_finish(ep_conn *c, weft_failure *reason)
+{
+    weft__ep_reactor *r = c->r;
+    weft__ep_close_fd(r, &c->obj);
+    if (!c->lost)
+        conn_report(c, reason);
+    else
+        weft_failure_free(reason);
+    weft__ep_list_remove(&c->obj.link);
+    r->conns_open--;
+    weft_free(c->wbuf);
+    c->wbuf = NULL;
+    c->wcap = c->whead = c->wtail = 0;
     weft__ep_bury(r, &c->obj);
 }
 
@@ -442,10 +483,8 @@ static int conn_write(weft_transport *t, const void *data, size_t len)
 static int conn_lose_connection(weft_transport *t)
 {
     ep_conn *c = (ep_conn *)(void *)t;
-    if (c->lost || c->aborted)
-        return WEFT_ECLOSED;
-    if (c->disconnecting)
-        return WEFT_OK;
+    if (c->lost || c->aborted || c->disconnecting)
+        return WEFT_OK; /* already on its way: a no-op, as in Twisted */
     c->disconnecting = true;
     conn_rewatch(c); /* stop reading */
     if (!c->write_blocked)
@@ -456,10 +495,8 @@ static int conn_lose_connection(weft_transport *t)
 static int conn_abort(weft_transport *t)
 {
     ep_conn *c = (ep_conn *)(void *)t;
-    if (c->lost)
-        return WEFT_ECLOSED;
-    if (c->aborted)
-        return WEFT_OK;
+    if (c->lost || c->aborted)
+        return WEFT_OK; /* idempotent */
     c->aborted = true;
     c->whead = c->wtail = 0;
     if (c->obj.fd >= 0) {
@@ -474,10 +511,10 @@ static int conn_abort(weft_transport *t)
 static int conn_lose_write_connection(weft_transport *t)
 {
     ep_conn *c = (ep_conn *)(void *)t;
-    if (c->lost || c->aborted)
+    if (c->lost)
         return WEFT_ECLOSED;
-    if (c->disconnecting || c->write_shut_wanted)
-        return WEFT_OK;
+    if (c->aborted || c->disconnecting || c->write_shut_wanted)
+        return WEFT_OK; /* the write side is already closing */
     c->write_shut_wanted = true;
     if (!c->write_blocked)
         weft__ep_defer(c->r, &c->obj);
@@ -566,14 +603,13 @@ static const weft_transport_ops conn_ops = {
 
 static void conn_service(ep_conn *c)
 {
-    if (c->lost)
+    if (c->lost && !c->orphan)
         return;
     if (c->aborted) {
         conn_finish(c, weft_failure_new(WEFT_REASON_ABORTED, "connection was aborted"));
         return;
     }
     if (c->fatal_err) {
-        weft__ep_close_fd(c->r, &c->obj);
         conn_finish(c, weft_failure_new(WEFT_REASON_LOST, "event registration failed: %s",
                                         weft_strerror(c->fatal_err)));
         return;
