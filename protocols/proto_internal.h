@@ -30,14 +30,67 @@ int weft__grow(uint8_t **buf, size_t *cap, size_t need, size_t limit);
 int weft__proto_lose(weft_protocol *p);
 
 /* Examples: the shared factory and argument parsing (examples.c). */
+typedef struct weft__chat_conn weft__chat_conn;
+
+typedef struct weft__pfactory {
+    weft_factory base; /* first: handed to listen/connect */
+    const char *name;  /* WEFT_PROTO_* */
+    weft_proto_stats stats;
+    /* hello */
+    char greeting[128];
+    /* chat, line protocols */
+    size_t line_max;
+    weft__chat_conn **clients; /* chat: connected clients, in connect order */
+    size_t nclients, clients_cap;
+    uint64_t next_id;
+    /* chat-client, heartbeat */
+    char text[64];
+    uint64_t count, expect;
+    int64_t interval_ns;
+    /* smtp */
+    char helo[64];
+    char host[64];
+    char reject[128];
+    bool silent;
+    bool quit;
+    int64_t timeout_ns;
+    weft_smtp_message last;
+} weft__pfactory;
+
+/* Every example protocol starts with this: the reactor may hand a wrapping
+ * factory in p->factory (weft_connect, reconnecting), so each protocol keeps
+ * the example factory that built it. Protocols without lines leave lr
+ * zeroed. */
+typedef struct weft__exproto {
+    weft_line_receiver lr;
+    weft__pfactory *pf;
+} weft__exproto;
+
+static inline weft__pfactory *weft__pf(weft_protocol *p)
+{
+    return ((weft__exproto *)p)->pf;
+}
+
+/* Allocate a factory of the named example with its defaults. */
+weft__pfactory *weft__pfactory_new(const char *name,
+                                   weft_protocol *(*build)(weft_factory *f, const weft_address *peer));
+/* Stats bookkeeping shared by every example protocol. */
+void weft__stats_made(weft__pfactory *f);
+void weft__stats_lost(weft__pfactory *f, const weft_failure *reason);
+/* Free the last accepted message (smtp.c). */
+void weft__smtp_message_clear(weft_smtp_message *m);
+/* build_protocol functions of smtp.c. */
+weft_protocol *weft__smtp_server_build(weft_factory *f, const weft_address *peer);
+weft_protocol *weft__smtp_client_build(weft_factory *f, const weft_address *peer);
 typedef struct weft__kv {
     const char *key;
-    char *value; /* points into a copy owned by the caller */
+    const char *value;
 } weft__kv;
-/* Split "k=v,k=v" (commas or spaces) into at most max pairs. The text is
- * modified in place. Returns the number of pairs, -1 on a malformed pair or
- * too many. */
-int weft__parse_args(char *text, weft__kv *out, int max);
+/* Split "k=v,k=v" (commas or spaces; a word without '=' after a space
+ * continues the previous value) into at most max pairs, written into buf
+ * (strlen(text) + 1 bytes), which the pairs point into. Returns the number
+ * of pairs, -1 on a malformed pair or too many. */
+int weft__parse_args(const char *text, char *buf, weft__kv *out, int max);
 /* Parse a decimal unsigned value; false on junk or overflow. */
 bool weft__parse_u64(const char *s, uint64_t *out);
 

@@ -281,12 +281,14 @@ bool weft_timeout_pending(const weft_timeout *t);
  * Each example has a stable name (for the scenario registry), a factory
  * constructor taking an argument string, and the free function below. The
  * argument string is "key=value" pairs separated by commas or spaces (NULL or
- * "" for the defaults); unknown keys or bad values return NULL from the
- * constructor (as does out of memory).
+ * "" for the defaults); a word without '=' after a space continues the
+ * previous value ("greeting=Hello Twisted"). Unknown keys or bad values
+ * return NULL from the constructor (as does out of memory).
  *
  * Factories are allocated by the constructor and owned by the caller, who
- * frees them with weft_proto_factory_free after every listener and connector
- * using them is closed. Protocols are allocated by build_protocol and freed by
+ * frees them with weft_proto_factory_free once no protocol they built is
+ * alive (after the reactor using them is freed, or all their connections
+ * are closed). Protocols are allocated by build_protocol and freed by
  * their destroy op (the reactor calls it). Stats are kept in the factory and
  * live as long as it. */
 
@@ -334,7 +336,8 @@ weft_factory *weft_proto_chat_client_factory(const char *args);
 weft_factory *weft_proto_smtp_server_factory(const char *args);
 /* "smtp-client": see weft_smtp_client_send. Args: helo=NAME (default
  * "weft"), timeout=MS (idle timeout in milliseconds, 0: none; default 0),
- * quit=0|1 (send QUIT once the queue is empty; default 1). */
+ * quit=0|1 (default 1: say QUIT, and so close, as soon as the queue is empty
+ * after at least one message was delivered or rejected). */
 weft_factory *weft_proto_smtp_client_factory(const char *args);
 /* "heartbeat": writes "PING\r\n" every interval (default 1000 ms) and counts
  * "PONG" lines. Args: interval=MS, count=N (stop and close after N pings;
