@@ -207,3 +207,19 @@ void weft_reconnecting_stop_trying(weft_reconnecting *rc)
     if (rc->connector)
         weft_connector_stop(rc->connector); /* a connect in progress fails now */
 }
+
+int weft_reconnecting_connect(weft_reconnecting *rc, const char *desc, weft_connector **out)
+{
+    if (out)
+        *out = NULL;
+    if (!rc || !rc->reactor || !rc->inner || !rc->inner->build_protocol)
+        return WEFT_EINVAL;
+    weft_connector *c = NULL;
+    int err = weft_connect_factory(rc->reactor, desc, &rc->factory, &c);
+    if (err)
+        return err;
+    rc->connector = c;
+    if (out)
+        *out = c;
+    return WEFT_OK;
+}

@@ -332,28 +332,52 @@ int weft_connect(weft_reactor *r, const char *desc, weft_factory *f, weft_deferr
  *
  * Twisted's ReconnectingClientFactory around an inner factory. Delays grow as
  * min(delay * factor, max_delay), then jitter: on the simulator the jitter is
- * drawn from the choice source. */
+ * drawn from the choice source (one draw in [0, 256) labelled
+ * "reconnect.jitter", mapped to a tabulated normal quantile; 0 means no
+ * jitter; see reactor/reconnect.c and docs/reactor.md). The first retry
+ * waits initial_delay * factor; with max_retries = n, n retries are
+ * scheduled and failure n + 1 gives up. Delays are integer nanoseconds, each
+ * step rounded to the nearest nanosecond.
+ *
+ * The struct is the caller's (embed it or allocate it); the library keeps
+ * no pointer to it beyond the connector's factory and the pending call.
+ * build_protocol, start and stop are forwarded to inner; its
+ * connection_failed / connection_lost hooks (optional) are called before
+ * the retry is scheduled, and may call weft_reconnecting_stop_trying. A
+ * protocol built through it sees p->factory == &rc->factory, so it can call
+ * weft_reconnecting_reset_delay((weft_reconnecting *)p->factory). */
 typedef struct weft_reconnecting {
-    weft_factory factory; /* pass &rc->factory to weft_connect_factory */
+    weft_factory factory; /* first member; pass &rc->factory to connect */
     weft_factory *inner;
     weft_reactor *reactor;
     int64_t initial_delay_ns; /* default 1 s */
     double factor;            /* default e */
-    double jitter;            /* default 0.119626565582 */
+    double jitter;            /* default 0.119626565582 (0: none) */
     int64_t max_delay_ns;     /* default 3600 s */
     long max_retries;         /* -1: unlimited (default) */
-    /* State. */
+    /* State. delay_ns starts at initial_delay_ns: after changing
+     * initial_delay_ns, call reset_delay (or set delay_ns too). */
     int64_t delay_ns;
     long retries;
     bool continue_trying;
-    weft_call *pending;
-    weft_connector *connector;
+    weft_call *pending;        /* the scheduled retry (ours) */
+    weft_connector *connector; /* learnt from the hooks, or set by _connect */
 } weft_reconnecting;
 
-/* Initialise with Twisted's defaults. */
+/* Initialise with Twisted's defaults. rc NULL: nothing. inner (required for
+ * connecting) and r are borrowed and must outlive rc's use. */
 void weft_reconnecting_init(weft_reconnecting *rc, weft_reactor *r, weft_factory *inner);
-/* Call after a successful connection (e.g. from connection_made). */
+/* weft_connect_factory(r, desc, &rc->factory, out) that also records the
+ * connector in rc, so stop_trying can stop the very first attempt. *out
+ * (may be NULL) is owned as weft_connect_factory says. */
+int weft_reconnecting_connect(weft_reconnecting *rc, const char *desc, weft_connector **out);
+/* Call after a successful connection (e.g. from connection_made): delay back
+ * to initial, retries 0, trying again. A retry already scheduled stays
+ * scheduled (and cancellable by stop_trying). */
 void weft_reconnecting_reset_delay(weft_reconnecting *rc);
+/* Cancel the scheduled retry, stop trying, and stop a connect in progress
+ * (it fails with ConnectingCancelled, without a retry). Call it before
+ * freeing the reactor or rc, so that no pending call is left holding rc. */
 void weft_reconnecting_stop_trying(weft_reconnecting *rc);
 
 /* ------------------------------------------------------- Backends */
