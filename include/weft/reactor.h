@@ -86,33 +86,64 @@ const char *weft_reactor_name(const weft_reactor *r);
 
 /* LoopingCall. fn returns NULL when it finished synchronously, or a Deferred
  * (its reference handed over) to make the loop wait for it; a Failure from that
- * Deferred stops the loop and fails the loop's Deferred. */
+ * Deferred stops the loop and fails the loop's Deferred.
+ *
+ * Schedule (Twisted's): runs are due at start + k * interval. After a run (or
+ * after fn's Deferred fired) the next one is due at the next multiple after
+ * now; exactly on a multiple is "now", so it is a whole interval later.
+ * Missed multiples are not replayed: fn's intervals_elapsed is the number of
+ * whole intervals since its previous run (1 when on time; with now = true the
+ * start counts as one interval before the first run), and the excess is
+ * added to weft_looping_call_skipped. Interval 0 runs again on the next
+ * reactor pass, always with 1. Integer nanoseconds: no float guard. */
 typedef struct weft_looping_call weft_looping_call;
 typedef weft_deferred *(*weft_looping_fn)(void *ctx, uint64_t intervals_elapsed);
 
+/* NULL: out of memory, or r or fn NULL. fn and ctx are borrowed. */
 weft_looping_call *weft_looping_call_new(weft_reactor *r, weft_looping_fn fn, void *ctx);
-/* Start with the given interval (>= 0). *done (caller's reference) fires with
- * the looping call as its value when stopped, or fails if fn fails. now: run
- * fn immediately, inside start. WEFT_ESTATE if already running. */
+/* Start with the given interval (>= 0, else WEFT_EINVAL). *done (caller's
+ * reference; done may be NULL) fires with the looping call as its value
+ * when stopped, or fails with fn's Failure. now: run fn immediately, inside
+ * start. WEFT_ESTATE if running, or if stopped while a run (fn, or its
+ * Deferred) has not finished yet: done fires when it does. Start again from
+ * done's handlers is fine. On error *done is NULL and fn never runs. */
 int weft_looping_call_start(weft_looping_call *lc, int64_t interval_ns, bool now,
                             weft_deferred **done);
-int weft_looping_call_stop(weft_looping_call *lc); /* WEFT_ESTATE if not running */
+/* Stop. Between runs done fires now; from inside fn or while fn's Deferred
+ * is pending, once that run finishes (a failure then still fails done).
+ * WEFT_ESTATE if not running. */
+int weft_looping_call_stop(weft_looping_call *lc);
+/* Cancel the scheduled run and count intervals from now (start time := now).
+ * WEFT_ESTATE if not running; no effect inside fn or while waiting.
+ * WEFT_ENOMEM: the loop stopped and done failed. */
 int weft_looping_call_reset(weft_looping_call *lc);
 bool weft_looping_call_running(const weft_looping_call *lc);
 /* Total intervals skipped (clock jumped past them) since start. */
 uint64_t weft_looping_call_skipped(const weft_looping_call *lc);
-void weft_looping_call_free(weft_looping_call *lc); /* stops it if running */
+/* Stops it if running (done fires with lc, which must then not be
+ * dereferenced) and frees it. If fn's Deferred is pending, it is cancelled
+ * (done fails with what that produces, normally Cancelled) and the memory
+ * goes once it has fired. Safe from inside fn and from done's handlers. */
+void weft_looping_call_free(weft_looping_call *lc);
 
 /* deferLater: a Deferred (caller's reference) that fires after delay_ns with
- * fn(ctx)'s result (fn may be NULL: value NULL). Cancelling it removes the
- * timer and fails it with Cancelled. */
+ * fn(ctx)'s result (fn may be NULL: value NULL). fn runs as the Deferred's
+ * first callback, so it may return a value, a Failure or weft_chain(d).
+ * Cancelling it removes the timer and fails it with Cancelled. NULL: out of
+ * memory, r NULL or delay_ns < 0. The timer holds its own reference, so the
+ * caller may drop theirs. (Freeing the reactor with the timer pending drops
+ * the timer and leaks its small record and reference.) */
 typedef weft_result (*weft_later_fn)(void *ctx);
 weft_deferred *weft_defer_later(weft_reactor *r, int64_t delay_ns, weft_later_fn fn, void *ctx);
 
-/* addTimeout: at now + timeout_ns, cancel d; a Cancelled Failure caused by the
- * timeout becomes a Timeout Failure, or whatever on_timeout returns (called
- * with the result, which it borrows as a handler does). Covers the handlers
- * added before this call; the timer is cancelled when d fires first. */
+/* addTimeout: at now + timeout_ns (exactly), cancel d; a Cancelled Failure
+ * caused by the timeout becomes a Timeout Failure, or whatever on_timeout
+ * returns (called with the result, which it borrows as a handler does; it
+ * also sees a value if d's canceller called back). Covers the handlers added
+ * before this call; the timer is cancelled when d fires first. A manual
+ * cancel before the deadline stays Cancelled. Takes no reference from the
+ * caller (the timer holds its own). WEFT_EINVAL: d or r NULL, timeout_ns < 0;
+ * WEFT_ENOMEM leaves d unchanged. */
 int weft_deferred_add_timeout(weft_deferred *d, weft_reactor *r, int64_t timeout_ns,
                               weft_handler_fn on_timeout, void *ctx);
 
@@ -323,9 +354,19 @@ void weft_connector_stop(weft_connector *c);   /* stop a connect in progress */
 void weft_connector_free(weft_connector *c);
 weft_factory *weft_connector_factory(weft_connector *c);
 
-/* Connect, Twisted-endpoint style: *out (caller's reference) fires with the
- * connected weft_protocol * once connection_made has run, or fails with the
- * connect Failure. Cancelling it stops the attempt (ConnectingCancelled). */
+/* Connect, Twisted-endpoint style: *out (caller's reference; out required)
+ * fires with the connected weft_protocol * once connection_made has run, or
+ * fails with the connect Failure (ConnectionRefused, ConnectTimedOut,
+ * HostUnreachable...), with NoProtocol when f->build_protocol returns NULL,
+ * or with ConnectionAborted if the reactor is freed first. Cancelling it
+ * before then fails it with ConnectingCancelled and stops the attempt. The
+ * protocol sees p->factory == f. f's connection_failed / connection_lost
+ * hooks are not called (the Deferred and the protocol report instead); its
+ * start and stop are. f must outlive the connection. The connector is
+ * internal and freed when the attempt or the connection ends. Errors:
+ * WEFT_EINVAL, WEFT_EENDPOINT (parse the description with
+ * weft_endpoint_parse_client for the message), WEFT_ENOMEM; then *out is
+ * NULL and nothing runs. */
 int weft_connect(weft_reactor *r, const char *desc, weft_factory *f, weft_deferred **out);
 
 /* ------------------------------------------- Reconnecting client factory
