@@ -51,6 +51,7 @@ struct tp {
     bool made, lost, destroyed, read_lost, write_lost;
     bool transport_set_in_lost;
     int write_in_lost, pause_in_lost;
+    size_t buffered_in_lost;
     char reason[48];
     weft_address peer, host;
     uint8_t *rx;
@@ -137,6 +138,7 @@ static void tp_lost(weft_protocol *bp, const weft_failure *reason)
     snprintf(p->reason, sizeof p->reason, "%s", reason->type);
     p->transport_set_in_lost = bp->transport != NULL;
     if (bp->transport) {
+        p->buffered_in_lost = weft_transport_buffered(bp->transport);
         p->write_in_lost = weft_transport_write(bp->transport, "x", 1);
         p->pause_in_lost = weft_transport_pause_reading(bp->transport);
     }
@@ -846,7 +848,7 @@ static void half_close_unaware_peer(void **state)
     assert_string_equal(c->reason, WEFT_REASON_DONE);
 }
 
-#define DRAIN_BYTES (4u * 1024u * 1024u)
+#define DRAIN_BYTES (12u * 1024u * 1024u) /* more than loopback buffers hold */
 
 static void shut_and_pause_made(tp *p)
 {
@@ -865,20 +867,10 @@ static void big_made(tp *p)
     free(buf);
 }
 
-static void resume_client(void *ctx)
+static bool server_lost(world *w)
 {
-    world *w = ctx;
-    tp *c = proto_of(w, &w->client, 0);
     tp *s = proto_of(w, &w->server, 0);
-    assert_non_null(c);
-    assert_non_null(s);
-    /* The server already saw the half-close as the end of the connection,
-     * while its bytes still wait for the paused reader. */
-    assert_true(s->lost);
-    assert_false(c->lost);
-    assert_true(c->rx_len < DRAIN_BYTES);
-    w->flag = true;
-    assert_int_equal(weft_transport_resume_reading(c->base.transport), WEFT_OK);
+    return s && s->lost;
 }
 
 /* An unaware protocol that sees the peer's half-close is done at once, yet
@@ -893,18 +885,23 @@ static void unaware_end_still_drains(void **state)
     w->server.on_made = big_made;
     listen_local(w);
     assert_int_equal(weft_connect_factory(w->r, w->desc, &w->client.f, NULL), WEFT_OK);
-    weft_call *t = weft_call_later(w->r, 100 * WEFT_NS_PER_MS, resume_client, w);
-    run_until(w, two_lost);
+    run_until(w, server_lost);
     tp *s = proto_of(w, &w->server, 0);
     tp *c = proto_of(w, &w->client, 0);
-    assert_true(w->flag);
+    /* The server took the half-close as the end of the connection, while
+     * its bytes still wait for the paused reader. */
     assert_string_equal(s->reason, WEFT_REASON_DONE);
+    assert_true(s->buffered_in_lost > 0); /* still to be sent when it ended */
+    assert_non_null(c);
+    assert_false(c->lost);
+    assert_int_equal(c->rx_len, 0);
+    assert_int_equal(weft_transport_resume_reading(c->base.transport), WEFT_OK);
+    run_until(w, two_lost);
     assert_int_equal(c->rx_len, DRAIN_BYTES);
     assert_int_equal(c->mismatches, 0);
     assert_true(c->write_lost);
     assert_true(c->read_lost);
     assert_string_equal(c->reason, WEFT_REASON_DONE);
-    weft_call_release(t);
 }
 
 /* A push producer writes 8 MiB in 64 KiB chunks while the transport lets it. */
@@ -1179,6 +1176,92 @@ static void bad_connects(void **state)
     assert_int_equal(weft_reactor_run(w->r), WEFT_OK); /* nothing was left behind */
 }
 
+/* --------------------------------------------- weft_connect (Deferred) */
+
+static weft_deferred *pending_d;
+
+static bool deferred_fired(world *w)
+{
+    (void)w;
+    return weft_deferred_peek(pending_d, NULL) != WEFT_DEFERRED_PENDING;
+}
+
+static void deferred_connect(void **state)
+{
+    world *w = *state;
+    w->server.on_data = echo_data;
+    w->client.on_made = hello_made;
+    w->client.on_data = close_at_ten;
+    listen_local(w);
+    weft_deferred *d = NULL;
+    assert_int_equal(weft_connect(w->r, w->desc, &w->client.f, &d), WEFT_OK);
+    assert_non_null(d);
+    assert_int_equal(weft_deferred_peek(d, NULL), WEFT_DEFERRED_PENDING);
+    pending_d = d;
+    run_until(w, deferred_fired);
+    weft_result res;
+    assert_int_equal(weft_deferred_take_result(d, &res), WEFT_OK);
+    assert_int_equal(res.kind, WEFT_RESULT_VALUE);
+    tp *c = proto_of(w, &w->client, 0);
+    assert_ptr_equal(res.value, &c->base);
+    assert_true(c->made);
+    assert_ptr_equal(c->base.factory, &w->client.f);
+    weft_deferred_unref(d);
+    run_until(w, two_lost);
+    assert_int_equal(c->rx_len, 10);
+    assert_string_equal(c->reason, WEFT_REASON_DONE);
+    assert_int_equal(w->client.starts, 1);
+    assert_int_equal(w->client.stops, 1);
+}
+
+static void deferred_connect_refused(void **state)
+{
+    world *w = *state;
+    listen_local(w);
+    weft_listener_close(w->listener);
+    weft_deferred *d = NULL;
+    assert_int_equal(weft_connect(w->r, w->desc, &w->client.f, &d), WEFT_OK);
+    pending_d = d;
+    run_until(w, deferred_fired);
+    weft_result res;
+    assert_int_equal(weft_deferred_take_result(d, &res), WEFT_OK);
+    assert_int_equal(res.kind, WEFT_RESULT_FAILURE);
+    assert_string_equal(res.failure->type, WEFT_REASON_REFUSED);
+    weft_failure_free(res.failure);
+    weft_deferred_unref(d);
+    assert_int_equal(w->client.failed, 0); /* the Deferred reports it, not the hook */
+    assert_int_equal(w->client.starts, 1);
+    assert_int_equal(w->client.stops, 1);
+    assert_int_equal(weft_reactor_run(w->r), WEFT_OK); /* nothing left behind */
+}
+
+static void deferred_connect_cancel_and_free(void **state)
+{
+    world *w = *state;
+    listen_local(w);
+    weft_deferred *d = NULL;
+    assert_int_equal(weft_connect(w->r, w->desc, &w->client.f, &d), WEFT_OK);
+    assert_int_equal(weft_deferred_cancel(d), WEFT_OK);
+    weft_result res;
+    assert_int_equal(weft_deferred_take_result(d, &res), WEFT_OK);
+    assert_int_equal(res.kind, WEFT_RESULT_FAILURE);
+    assert_string_equal(res.failure->type, WEFT_REASON_CONNECT_CANCELLED);
+    weft_failure_free(res.failure);
+    weft_deferred_unref(d);
+    assert_int_equal(w->client.stops, w->client.starts);
+    /* A connect still in progress when the reactor goes away fails. */
+    assert_int_equal(weft_connect(w->r, w->desc, &w->client.f, &d), WEFT_OK);
+    weft_reactor_free(w->r);
+    w->r = NULL;
+    assert_int_equal(weft_deferred_take_result(d, &res), WEFT_OK);
+    assert_int_equal(res.kind, WEFT_RESULT_FAILURE);
+    assert_string_equal(res.failure->type, WEFT_REASON_ABORTED);
+    weft_failure_free(res.failure);
+    weft_deferred_unref(d);
+    assert_int_equal(w->client.stops, w->client.starts);
+    assert_int_equal(w->server.stops, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1206,7 +1289,14 @@ int main(void)
         T(connector_stop_and_free),
         T(reconnect_from_lost_hook),
         T(bad_connects),
+        T(deferred_connect),
+        T(deferred_connect_refused),
+        T(deferred_connect_cancel_and_free),
 #undef T
     };
+    /* WEFT_TEST_FILTER=name (wildcards allowed) runs the matching tests only. */
+    const char *filter = getenv("WEFT_TEST_FILTER");
+    if (filter)
+        cmocka_set_test_filter(filter);
     return cmocka_run_group_tests_name("epoll", tests, NULL, NULL);
 }
