@@ -214,6 +214,10 @@ weft_factory *weft_world_factory(weft_world *w, const char *proto, const char *a
  * close made by the connected protocol are reported) around the factory.
  * *out: caller's reference, as weft_connect. */
 int weft_world_connect(weft_world *w, const char *endpoint, weft_factory *f, weft_deferred **out);
+/* size bytes of zeroed memory owned by the run (freed when the run ends):
+ * for state an action's handlers need, whether or not they ever run. NULL:
+ * out of memory. */
+void *weft_world_alloc(weft_world *w, size_t size);
 /* Report an invariant violation found by the action's own code: the run fails
  * with "file:line: message" (the position of the `call` statement). */
 void weft_world_violation(weft_world *w, const char *fmt, ...)
