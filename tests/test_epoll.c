@@ -1176,6 +1176,92 @@ static void bad_connects(void **state)
     assert_int_equal(weft_reactor_run(w->r), WEFT_OK); /* nothing was left behind */
 }
 
+/* ---------------------------------------------------- out of memory */
+
+static void lenient_echo(tp *p, const uint8_t *data, size_t len)
+{
+    if (weft_transport_write(p->base.transport, data, len) != WEFT_OK)
+        (void)weft_transport_abort(p->base.transport);
+}
+
+static void lenient_hello(tp *p)
+{
+    if (weft_transport_write(p->base.transport, "hello weft", 10) != WEFT_OK)
+        (void)weft_transport_lose_connection(p->base.transport);
+}
+
+static void lenient_close(tp *p, const uint8_t *data, size_t len)
+{
+    (void)data;
+    (void)len;
+    if (p->rx_len >= 10)
+        (void)weft_transport_lose_connection(p->base.transport);
+}
+
+static bool settled(world *w)
+{
+    tp *c = proto_of(w, &w->client, 0);
+    if (w->client.failed)
+        return true;
+    return c && c->lost && all_lost(w);
+}
+
+/* Fail the n-th allocation of a whole echo exchange, for every n: each
+ * failure is an error return or a closed connection, never a crash, a hang
+ * or a leak (ASan checks the last). */
+static void allocation_failures(void **state)
+{
+    world *w = *state;
+    weft_reactor_free(w->r);
+    w->r = NULL;
+    long reached_end = 0;
+    for (long n = 0; n < 32; n++) { /* an exchange takes 13 */
+        memset(w->protos, 0, sizeof w->protos);
+        w->nprotos = 0;
+        side_init(&w->server, w);
+        side_init(&w->client, w);
+        w->server.on_data = lenient_echo;
+        w->client.on_made = lenient_hello;
+        w->client.on_data = lenient_close;
+        weft_alloc_fail_after(n);
+        weft_reactor *r = weft_reactor_new_epoll();
+        if (!r) {
+            assert_int_equal(weft_alloc_fail_after(-1), 1);
+            continue;
+        }
+        w->r = r;
+        int err = weft_listen(r, "tcp:0:interface=127.0.0.1", &w->server.f, &w->listener);
+        if (err == WEFT_OK) {
+            snprintf(w->desc, sizeof w->desc, "tcp:127.0.0.1:%u:timeout=5",
+                     (unsigned)weft_listener_address(w->listener)->port);
+            err = weft_connect_factory(r, w->desc, &w->client.f, NULL);
+            if (err == WEFT_OK) {
+                w->pred = settled;
+                err = weft_reactor_run_until(r, pred_tramp, w, weft_now(r) + 2 * WEFT_NS_PER_S);
+                assert_int_equal(err, WEFT_OK);
+            } else {
+                assert_int_equal(err, WEFT_ENOMEM);
+            }
+        } else {
+            assert_int_equal(err, WEFT_ENOMEM);
+        }
+        long failed = weft_alloc_fail_after(-1);
+        if (failed == 0)
+            reached_end++;
+        weft_reactor_free(r);
+        w->r = NULL;
+        for (int i = 0; i < w->nprotos; i++) {
+            assert_true(w->protos[i].destroyed);
+            free(w->protos[i].rx);
+            w->protos[i].rx = NULL;
+        }
+        assert_int_equal(w->server.starts, w->server.stops);
+        assert_int_equal(w->client.starts, w->client.stops);
+    }
+    assert_true(reached_end > 0); /* the tail of the range ran unharmed */
+    w->nprotos = 0;
+}
+
 /* --------------------------------------------- weft_connect (Deferred) */
 
 static weft_deferred *pending_d;
@@ -1289,6 +1375,7 @@ int main(void)
         T(connector_stop_and_free),
         T(reconnect_from_lost_hook),
         T(bad_connects),
+        T(allocation_failures),
         T(deferred_connect),
         T(deferred_connect_refused),
         T(deferred_connect_cancel_and_free),
