@@ -343,7 +343,9 @@ static int ep_loop(weft__ep_reactor *r, bool (*cond)(void *), void *ctx, bool un
             break;
         }
         if (r->stopping) {
-            rc = WEFT_OK;
+            /* run() was asked to stop: done. run_until() did not reach its
+             * condition: say so, as when it runs out of work. */
+            rc = until ? WEFT_ESTATE : WEFT_OK;
             break;
         }
         if (until && monotonic_ns() >= deadline) {

@@ -513,6 +513,12 @@ static void run_until_and_stop(void **state)
     assert_int_equal(w->log[0], WEFT_ESTATE);
     assert_int_equal(w->log[1], WEFT_ESTATE);
     weft_call_release(s);
+    /* stop() also ends run_until, which did not meet its condition. */
+    s = weft_call_later(w->r, 10 * WEFT_NS_PER_MS, stop_it, w);
+    assert_int_equal(weft_reactor_run_until(w->r, NULL, NULL, weft_now(w->r) + 2 * WEFT_NS_PER_S),
+                     WEFT_ESTATE);
+    assert_false(weft_call_active(s));
+    weft_call_release(s);
     /* stop() outside a run is forgotten: the next run still runs. */
     weft_reactor_stop(w->r);
     assert_int_equal(weft_reactor_run_until(w->r, NULL, NULL, weft_now(w->r) + 10 * WEFT_NS_PER_MS),
