@@ -1,0 +1,156 @@
+/* explore.c: `weft explore FILE --seeds N [--from S]`: a sweep of seeds.
+ *
+ * Seeds run in order, from S to S+N-1, without keeping trace text; a failing
+ * seed is run again with its trace kept for the report (and the two hashes
+ * must agree). The trace hash of every seed is kept, and at the end the number
+ * of distinct hashes says how many different runs (orderings, splits, faults)
+ * the sweep actually covered. The progress line is drawn on standard error
+ * only when it is a terminal, at most every CLI_PROGRESS_INTERVAL_S seconds of
+ * wall time; the wall clock serves throughput figures and nothing else.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static size_t count_distinct(uint64_t *hashes, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(hashes, n, sizeof *hashes, cmp_u64);
+    size_t d = 1;
+    for (size_t i = 1; i < n; i++)
+        d += hashes[i] != hashes[i - 1];
+    return d;
+}
+
+typedef struct progress {
+    bool on;
+    bool drawn;
+    double start_s, last_s;
+} progress;
+
+static void progress_draw(progress *p, const char *file, uint64_t done, uint64_t total,
+                          uint64_t failures, bool force)
+{
+    if (!p->on)
+        return;
+    double now = cli_wall_seconds();
+    if (!force && now - p->last_s < CLI_PROGRESS_INTERVAL_S)
+        return;
+    p->last_s = now;
+    double el = now - p->start_s;
+    double rate = el > 0 ? (double)done / el : 0.0;
+    fprintf(stderr, "\r\033[Kexplore %s: %llu/%llu seeds, %.0f seeds/s, %llu failure%s", file,
+            (unsigned long long)done, (unsigned long long)total, rate,
+            (unsigned long long)failures, failures == 1 ? "" : "s");
+    fflush(stderr);
+    p->drawn = true;
+}
+
+static void progress_clear(progress *p)
+{
+    if (p->on && p->drawn) {
+        fprintf(stderr, "\r\033[K");
+        fflush(stderr);
+        p->drawn = false;
+    }
+}
+
+int cli_cmd_explore(const cli_opts *o)
+{
+    if (o->seeds - 1 > UINT64_MAX - o->from)
+        return cli_usage_error(o->cmd, "--from %llu with --seeds %llu runs past the last seed",
+                               (unsigned long long)o->from, (unsigned long long)o->seeds);
+    if (o->seeds > SIZE_MAX / sizeof(uint64_t))
+        return cli_usage_error(o->cmd, "--seeds %llu is too many",
+                               (unsigned long long)o->seeds);
+    cli_session s;
+    int rc = cli_session_open(o, &s);
+    if (rc != CLI_EXIT_PASS)
+        return rc;
+    uint64_t *hashes = malloc((size_t)o->seeds * sizeof *hashes);
+    if (hashes == NULL) {
+        fprintf(stderr, "weft explore: out of memory for %llu seeds\n",
+                (unsigned long long)o->seeds);
+        cli_session_close(&s);
+        return CLI_EXIT_USAGE;
+    }
+    progress p = {!o->quiet && isatty(STDERR_FILENO), false, cli_wall_seconds(), 0};
+    p.last_s = p.start_s;
+    uint64_t done = 0, failures = 0, nondet = 0;
+    bool saved = false;
+    const char *file = o->files[0];
+    for (uint64_t k = 0; k < o->seeds; k++) {
+        cli_source src;
+        memset(&src, 0, sizeof src);
+        src.seed = o->from + k;
+        weft_run_result res;
+        int r;
+        if (o->check_determinism) {
+            progress_clear(&p);
+            r = cli_run_twice(stdout, o, &s, 0, &src, &res);
+            if (r == CLI_EXIT_FAIL)
+                nondet++;
+        } else {
+            int err = cli_run(o, &s, 0, &src, false, NULL, NULL, NULL, &res);
+            r = err == WEFT_OK ? CLI_EXIT_PASS : CLI_EXIT_USAGE;
+            if (err != WEFT_OK) {
+                progress_clear(&p);
+                fprintf(stderr, "weft explore: %s seed %llu: %s\n", file,
+                        (unsigned long long)src.seed, weft_strerror(err));
+            }
+        }
+        if (r == CLI_EXIT_USAGE) {
+            rc = CLI_EXIT_USAGE;
+            break;
+        }
+        hashes[done++] = res.trace_hash;
+        bool failed = !res.passed || r == CLI_EXIT_FAIL;
+        if (failed) {
+            failures++;
+            if (failures == 1 || o->keep_going) {
+                progress_clear(&p);
+                bool save = o->save_choices != NULL && !saved && !res.passed;
+                if (!res.passed) {
+                    cli_print_verdict(stdout, file, &src, &res);
+                    if (cli_report_failure(stdout, o, &s, 0, &src, &res, save) ==
+                        CLI_EXIT_USAGE)
+                        rc = CLI_EXIT_USAGE;
+                    fflush(stdout);
+                }
+                saved = saved || save;
+            }
+        }
+        weft_run_result_clear(&res);
+        if (failed && !o->keep_going)
+            break;
+        progress_draw(&p, file, done, o->seeds, failures, false);
+    }
+    progress_clear(&p);
+    double el = cli_wall_seconds() - p.start_s;
+    size_t distinct = count_distinct(hashes, (size_t)done);
+    free(hashes);
+    if (rc == CLI_EXIT_PASS)
+        rc = failures ? CLI_EXIT_FAIL : CLI_EXIT_PASS;
+    fprintf(stdout,
+            "%s explore %s seeds=%llu from=%llu failures=%llu distinct=%zu time=%.3fs "
+            "rate=%.0f/s",
+            rc == CLI_EXIT_PASS ? "PASS" : "FAIL", file, (unsigned long long)done,
+            (unsigned long long)o->from, (unsigned long long)failures, distinct, el,
+            el > 0 ? (double)done / el : 0.0);
+    if (o->check_determinism)
+        fprintf(stdout, " nondeterministic=%llu", (unsigned long long)nondet);
+    fprintf(stdout, "\n");
+    fflush(stdout);
+    cli_session_close(&s);
+    return rc;
+}

@@ -1,0 +1,605 @@
+/* The weft command, end to end: the built binary runs as a subprocess on
+ * small scenario files written to a temporary directory, and the tests check
+ * its exit status and output. The binary is found next to this test's build
+ * directory (argv[0] is <build>/tests/test_cli; the command is <build>/weft).
+ *
+ * The strict parsers of the command (numbers, durations, trace lines) are
+ * tested directly by including cli/util.c, which has no dependency beyond the
+ * library.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli/util.c"
+
+static char weft_bin[PATH_MAX + 16];
+static char tmp_dir[PATH_MAX];
+
+/* ------------------------------------------------------------ helpers */
+
+typedef struct proc {
+    int status; /* exit status, or 128 + signal */
+    char *out;
+    char *err;
+} proc;
+
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return strdup("");
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len < 2) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+    }
+    buf[len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void proc_free(proc *p)
+{
+    free(p->out);
+    free(p->err);
+    memset(p, 0, sizeof *p);
+}
+
+/* Run weft with args (NULL-terminated), capturing stdout and stderr. */
+static void run_weft_argv(proc *p, const char *const *args)
+{
+    char out_path[PATH_MAX + 16], err_path[PATH_MAX + 16];
+    snprintf(out_path, sizeof out_path, "%s/stdout", tmp_dir);
+    snprintf(err_path, sizeof err_path, "%s/stderr", tmp_dir);
+    const char *argv[64];
+    size_t n = 0;
+    argv[n++] = weft_bin;
+    for (size_t i = 0; args[i] != NULL; i++) {
+        assert_true(n < 63);
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY);
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (in < 0 || o < 0 || e < 0)
+            _exit(126);
+        dup2(in, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(weft_bin, (char *const *)argv);
+        _exit(127);
+    }
+    int st = 0;
+    assert_true(waitpid(pid, &st, 0) == pid);
+    p->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    p->out = read_all(out_path);
+    p->err = read_all(err_path);
+}
+
+#define run_weft(p, ...)                                  \
+    do {                                                  \
+        const char *const args_[] = {__VA_ARGS__, NULL}; \
+        run_weft_argv((p), args_);                        \
+    } while (0)
+
+/* Fail with both streams shown when the exit status is not the expected one. */
+static void expect_status(const proc *p, int status)
+{
+    if (p->status != status) {
+        print_error("exit status %d, expected %d\n--- stdout\n%s--- stderr\n%s---\n", p->status,
+                    status, p->out, p->err);
+        fail();
+    }
+}
+
+static void expect_contains(const char *what, const char *text, const char *needle)
+{
+    if (strstr(text, needle) == NULL) {
+        print_error("%s does not contain \"%s\":\n%s\n", what, needle, text);
+        fail();
+    }
+}
+
+/* Write a scenario file into the temporary directory; returns its path (static
+ * storage per call slot). */
+static const char *write_file(const char *name, const char *text)
+{
+    static char paths[8][PATH_MAX + 64];
+    static unsigned slot;
+    char *path = paths[slot++ % 8];
+    snprintf(path, PATH_MAX + 64, "%s/%s", tmp_dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* ------------------------------------------------- strict parsing (unit) */
+
+static void parse_u64_is_strict(void **state)
+{
+    (void)state;
+    uint64_t v = 7;
+    assert_true(cli_parse_u64("0", &v));
+    assert_int_equal(v, 0);
+    assert_true(cli_parse_u64("18446744073709551615", &v));
+    assert_true(v == UINT64_MAX);
+    assert_true(cli_parse_u64("0x10", &v));
+    assert_int_equal(v, 16);
+    assert_true(cli_parse_u64("0XfF", &v));
+    assert_int_equal(v, 255);
+    v = 7;
+    const char *bad[] = {"", "-1", "+1", " 1", "1 ", "12x", "18446744073709551616",
+                         "0x", "0x1g", "1.0", "1e3", "0x10000000000000000"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (cli_parse_u64(bad[i], &v)) {
+            print_error("'%s' was accepted as %llu\n", bad[i], (unsigned long long)v);
+            fail();
+        }
+        assert_int_equal(v, 7); /* untouched on error */
+    }
+    assert_false(cli_parse_u64(NULL, &v));
+}
+
+static void parse_duration_units_and_fractions(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int64_t ns;
+    } good[] = {
+        {"0s", 0},
+        {"1ns", 1},
+        {"10us", 10000},
+        {"250ms", 250000000},
+        {"1.5s", 1500000000},
+        {"2m", INT64_C(120000000000)},
+        {"1h", INT64_C(3600000000000)},
+        {"0.001ms", 1000},
+        {"1.000000001s", 1000000001},
+        {".5s", 500000000},
+        {"9223372036s", INT64_C(9223372036000000000)},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        int64_t ns = -1;
+        if (!cli_parse_duration(good[i].s, &ns) || ns != good[i].ns) {
+            print_error("'%s' gave %lld, expected %lld\n", good[i].s, (long long)ns,
+                        (long long)good[i].ns);
+            fail();
+        }
+    }
+    const char *bad[] = {"",     "5",     "s",      "1.s",  "1.5",  "-1s",    "1 s",
+                         "1sec", "1.5ns", "0.1ns",  "1ms2", "1e3s", "9223372037s",
+                         "1..5s", "0.0000000000000000001s"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t ns = -1;
+        if (cli_parse_duration(bad[i], &ns)) {
+            print_error("'%s' was accepted as %lld ns\n", bad[i], (long long)ns);
+            fail();
+        }
+        assert_int_equal(ns, -1);
+    }
+}
+
+static void format_time_and_lines(void **state)
+{
+    (void)state;
+    char buf[48];
+    cli_format_time(12000000, buf, sizeof buf);
+    assert_string_equal(buf, "0.012000000s");
+    cli_format_time(INT64_C(61000000001), buf, sizeof buf);
+    assert_string_equal(buf, "61.000000001s");
+    cli_format_time(-1, buf, sizeof buf);
+    assert_string_equal(buf, "-0.000000001s");
+    cli_format_time(INT64_MIN, buf, sizeof buf);
+    assert_string_equal(buf, "-9223372036.854775808s");
+
+    /* Lines end in '\n' or '\0'; a last line without either still counts. */
+    const char text[] = "a\nbb\0ccc\n\ndd";
+    size_t len = sizeof text - 1;
+    assert_int_equal(cli_count_lines(text, len), 5);
+    size_t pos = 0, l = 0;
+    const char *line = NULL;
+    assert_true(cli_next_line(text, len, &pos, &line, &l));
+    assert_int_equal(l, 1);
+    assert_memory_equal(line, "a", 1);
+    assert_true(cli_next_line(text, len, &pos, &line, &l));
+    assert_int_equal(l, 2);
+    assert_true(cli_next_line(text, len, &pos, &line, &l));
+    assert_int_equal(l, 3);
+    assert_memory_equal(line, "ccc", 3);
+    assert_true(cli_next_line(text, len, &pos, &line, &l));
+    assert_int_equal(l, 0);
+    assert_true(cli_next_line(text, len, &pos, &line, &l));
+    assert_memory_equal(line, "dd", 2);
+    assert_false(cli_next_line(text, len, &pos, &line, &l));
+    assert_int_equal(cli_count_lines(NULL, 0), 0);
+    assert_int_equal(cli_count_lines("x\n", 2), 1);
+}
+
+/* ------------------------------------------------------- usage, help */
+
+static void help_everywhere(void **state)
+{
+    (void)state;
+    proc p;
+    run_weft(&p, "--help");
+    expect_status(&p, 0);
+    expect_contains("stdout", p.out, "usage: weft");
+    const char *cmds[] = {"run", "explore", "replay", "trace", "list"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        expect_contains("main help", p.out, cmds[i]);
+    }
+    proc_free(&p);
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "usage: weft %s", cmds[i]);
+        run_weft(&p, cmds[i], "--help");
+        expect_status(&p, 0);
+        expect_contains("stdout", p.out, want);
+        proc_free(&p);
+        /* --help wins wherever it is; the files are not even read. */
+        run_weft(&p, cmds[i], "nonexistent.scn", "--help");
+        expect_status(&p, 0);
+        expect_contains("stdout", p.out, want);
+        proc_free(&p);
+        run_weft(&p, "help", cmds[i]);
+        expect_status(&p, 0);
+        expect_contains("stdout", p.out, want);
+        proc_free(&p);
+    }
+}
+
+static void bad_usage_exits_2(void **state)
+{
+    (void)state;
+    const char *f = write_file("any.scn", "# nothing\n");
+    proc p;
+    run_weft_argv(&p, (const char *const[]){NULL});
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "usage: weft");
+    proc_free(&p);
+
+    run_weft(&p, "frobnicate", f);
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "unknown command 'frobnicate'");
+    proc_free(&p);
+
+    run_weft(&p, "--bogus");
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "'--bogus'");
+    proc_free(&p);
+
+    run_weft(&p, "run", f, "--bogus");
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "unknown option '--bogus'");
+    expect_contains("stderr", p.err, "weft run --help");
+    proc_free(&p);
+
+    run_weft(&p, "run", "-x", f);
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "unknown option '-x'");
+    proc_free(&p);
+
+    /* An option of another subcommand is unknown here. */
+    run_weft(&p, "replay", f, "--seeds", "3");
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "unknown option '--seeds'");
+    proc_free(&p);
+    run_weft(&p, "trace", f, "--check-determinism");
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "'--check-determinism'");
+    proc_free(&p);
+
+    run_weft(&p, "run");
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "missing scenario FILE");
+    proc_free(&p);
+
+    run_weft(&p, "explore", f, f);
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "one scenario FILE");
+    proc_free(&p);
+
+    run_weft(&p, "run", f, "--seed");
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "'--seed' needs a value");
+    proc_free(&p);
+
+    run_weft(&p, "explore", f, "--keep-going=yes");
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "takes no value");
+    proc_free(&p);
+
+    run_weft(&p, "replay", f, "--seed", "1", "--choices", f);
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "exclude each other");
+    proc_free(&p);
+}
+
+static void numbers_are_strict(void **state)
+{
+    (void)state;
+    const char *f = write_file("any.scn", "# nothing\n");
+    static const struct {
+        const char *cmd, *opt, *value;
+    } cases[] = {
+        {"run", "--seed", "12x"},
+        {"run", "--seed", "-1"},
+        {"run", "--seed", ""},
+        {"run", "--seed", "99999999999999999999"},
+        {"explore", "--seeds", "0"},
+        {"explore", "--seeds", "ten"},
+        {"explore", "--from", "1.5"},
+        {"run", "--max-events", "1e6"},
+        {"run", "--max-events", "0"},
+        {"trace", "--max-time", "0ms"},
+        {"run", "--max-time", "5"},
+        {"run", "--max-time", "1.5xs"},
+        {"replay", "--seed", "0x"},
+        {"run", "--tail", "-3"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        proc p;
+        run_weft(&p, cases[i].cmd, f, cases[i].opt, cases[i].value);
+        expect_status(&p, 2);
+        expect_contains("stderr", p.err, cases[i].opt);
+        proc_free(&p);
+        /* The --opt=value spelling is parsed the same way. */
+        char joined[128];
+        snprintf(joined, sizeof joined, "%s=%s", cases[i].opt, cases[i].value);
+        run_weft(&p, cases[i].cmd, f, joined);
+        expect_status(&p, 2);
+        expect_contains("stderr", p.err, cases[i].opt);
+        proc_free(&p);
+    }
+    /* The last seed plus one would wrap around. */
+    proc p;
+    run_weft(&p, "explore", f, "--from", "18446744073709551615", "--seeds", "2");
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "past the last seed");
+    proc_free(&p);
+}
+
+static void unreadable_and_unparsable_files(void **state)
+{
+    (void)state;
+    proc p;
+    char missing[PATH_MAX + 32];
+    snprintf(missing, sizeof missing, "%s/does-not-exist.scn", tmp_dir);
+    run_weft(&p, "run", missing);
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, missing);
+    proc_free(&p);
+
+    /* Two bad lines: both are reported, positioned, and nothing runs. */
+    const char *bad = write_file("bad.scn", "frobnicate the network\n"
+                                            "# fine\n"
+                                            "also not a statement \"unterminated\n");
+    run_weft(&p, "run", bad);
+    expect_status(&p, 2);
+    char want1[PATH_MAX + 64], want3[PATH_MAX + 64];
+    snprintf(want1, sizeof want1, "%s:1:", bad);
+    snprintf(want3, sizeof want3, "%s:3:", bad);
+    expect_contains("stderr", p.err, want1);
+    expect_contains("stderr", p.err, want3);
+    assert_null(strstr(p.out, "PASS"));
+    assert_null(strstr(p.out, "FAIL"));
+    proc_free(&p);
+
+    /* Same on every subcommand. */
+    const char *cmds[] = {"explore", "replay", "trace"};
+    for (size_t i = 0; i < 3; i++) {
+        run_weft(&p, cmds[i], bad);
+        expect_status(&p, 2);
+        expect_contains("stderr", p.err, want1);
+        proc_free(&p);
+    }
+}
+
+static void plugin_that_does_not_load(void **state)
+{
+    (void)state;
+    const char *f = write_file("any.scn", "# nothing\n");
+    char missing[PATH_MAX + 32];
+    snprintf(missing, sizeof missing, "%s/no-such-plugin.so", tmp_dir);
+    proc p;
+    run_weft(&p, "run", f, "--load", missing);
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "no-such-plugin.so");
+    proc_free(&p);
+    /* A file that is not a shared object. */
+    const char *notso = write_file("not-a-plugin.so", "plain text\n");
+    run_weft(&p, "run", f, "--load", notso);
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "not-a-plugin.so");
+    proc_free(&p);
+}
+
+/* ------------------------------------------------------------- plugins */
+
+/* The repository root: <root>/build/<config>/weft. */
+static void repo_root(char *out, size_t len)
+{
+    snprintf(out, len, "%s", weft_bin);
+    for (int i = 0; i < 3; i++) {
+        char *slash = strrchr(out, '/');
+        if (slash != NULL)
+            *slash = '\0';
+    }
+}
+
+/* Compile a plugin from source into the temporary directory. false: no
+ * compiler on this machine (the test is skipped then). */
+static bool build_plugin(const char *name, const char *source, char *so_path, size_t len)
+{
+    char root[PATH_MAX + 16], cmd[3 * PATH_MAX];
+    repo_root(root, sizeof root);
+    const char *src = write_file("plugin.c", source);
+    snprintf(so_path, len, "%s/%s", tmp_dir, name);
+    snprintf(cmd, sizeof cmd, "cc -std=c11 -shared -fPIC -I'%s/include' -o '%s' '%s' 2>'%s/cc.err'",
+             root, so_path, src, tmp_dir);
+    return system(cmd) == 0;
+}
+
+static const char plugin_source[] =
+    "#include <stddef.h>\n"
+    "#include \"weft/scenario.h\"\n"
+    "static weft_factory *make(weft_reactor *r, const char *args, void *ctx, char *err,\n"
+    "                          size_t errlen)\n"
+    "{ (void)r; (void)args; (void)ctx; (void)err; (void)errlen; return NULL; }\n"
+    "static int act(weft_world *w, size_t argc, const weft_arg *argv, void *ctx,\n"
+    "               weft_deferred **out, char *err, size_t errlen)\n"
+    "{ (void)w; (void)argc; (void)argv; (void)ctx; (void)err; (void)errlen;\n"
+    "  *out = weft_succeed(NULL); return *out ? WEFT_OK : WEFT_ENOMEM; }\n"
+    "int weft_plugin_init(weft_registry *reg);\n"
+    "int weft_plugin_init(weft_registry *reg)\n"
+    "{\n"
+    "    int err = weft_registry_add_protocol(reg, \"plugged\", make, NULL, NULL);\n"
+    "    if (err == WEFT_OK) err = weft_registry_add_action(reg, \"plugged.act\", act, NULL);\n"
+    "    return err;\n"
+    "}\n";
+
+static void plugin_registers_its_names(void **state)
+{
+    (void)state;
+    char so[PATH_MAX + 64];
+    if (!build_plugin("plugged.so", plugin_source, so, sizeof so))
+        skip();
+    proc p;
+    run_weft(&p, "list");
+    expect_status(&p, 0);
+    assert_null(strstr(p.out, "plugged"));
+    proc_free(&p);
+
+    run_weft(&p, "list", "--load", so);
+    expect_status(&p, 0);
+    expect_contains("stdout", p.out, "protocol plugged\n");
+    expect_contains("stdout", p.out, "action plugged.act\n");
+    proc_free(&p);
+
+    /* Loading it twice registers the names twice: the second init fails. */
+    run_weft(&p, "list", "--load", so, "--load", so);
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "plugged.so");
+    proc_free(&p);
+
+    run_weft(&p, "list", "extra-file");
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "takes no FILE");
+    proc_free(&p);
+}
+
+static void plugin_without_init_or_failing(void **state)
+{
+    (void)state;
+    char so[PATH_MAX + 64];
+    if (!build_plugin("noinit.so", "int weft_not_init(void);\nint weft_not_init(void) { return 0; }\n",
+                      so, sizeof so))
+        skip();
+    proc p;
+    run_weft(&p, "list", "--load", so);
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "noinit.so");
+    proc_free(&p);
+
+    if (!build_plugin("failinit.so",
+                      "#include \"weft/scenario.h\"\n"
+                      "int weft_plugin_init(weft_registry *reg);\n"
+                      "int weft_plugin_init(weft_registry *reg) { (void)reg; return WEFT_EINVAL; }\n",
+                      so, sizeof so))
+        skip();
+    run_weft(&p, "list", "--load", so);
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "failinit.so");
+    proc_free(&p);
+}
+
+/* ------------------------------------------------------------- fixture */
+
+static int rm_tree(const char *dir)
+{
+    char cmd[PATH_MAX + 32];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/weft-test-cli-XXXXXX");
+    return mkdtemp(tmp_dir) == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return rm_tree(tmp_dir) == 0 ? 0 : -1;
+}
+
+/* <build>/tests/test_cli -> <build>/weft */
+static int find_weft(const char *argv0)
+{
+    char self[PATH_MAX];
+    if (realpath(argv0, self) == NULL)
+        return -1;
+    char *slash = strrchr(self, '/');
+    if (slash == NULL)
+        return -1;
+    *slash = '\0'; /* <build>/tests */
+    slash = strrchr(self, '/');
+    if (slash == NULL)
+        return -1;
+    *slash = '\0'; /* <build> */
+    snprintf(weft_bin, sizeof weft_bin, "%s/weft", self);
+    return access(weft_bin, X_OK);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    if (find_weft(argv[0]) != 0) {
+        fprintf(stderr, "test_cli: the weft command is not built next to %s (%s)\n", argv[0],
+                weft_bin);
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(parse_u64_is_strict),
+        cmocka_unit_test(parse_duration_units_and_fractions),
+        cmocka_unit_test(format_time_and_lines),
+        cmocka_unit_test(help_everywhere),
+        cmocka_unit_test(bad_usage_exits_2),
+        cmocka_unit_test(numbers_are_strict),
+        cmocka_unit_test(unreadable_and_unparsable_files),
+        cmocka_unit_test(plugin_that_does_not_load),
+        cmocka_unit_test(plugin_registers_its_names),
+        cmocka_unit_test(plugin_without_init_or_failing),
+    };
+    return cmocka_run_group_tests_name("cli", tests, setup, teardown);
+}
