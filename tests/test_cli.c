@@ -442,6 +442,337 @@ static void plugin_that_does_not_load(void **state)
     proc_free(&p);
 }
 
+/* ------------------------------------------------------------- runs */
+
+/* A Deferred chain that passes: 41 + 1 after 10 ms of virtual time. */
+static const char scn_pass[] = "scenario \"chain\"\n"
+                               "deferred d\n"
+                               "d then add 1\n"
+                               "after 10ms: d fire 41\n"
+                               "d expect value 42 within 1s\n";
+/* The same chain expecting the wrong value. */
+static const char scn_fail[] = "scenario \"wrong\"\n"
+                               "deferred d\n"
+                               "d then add 1\n"
+                               "after 10ms: d fire 41\n"
+                               "d expect value 43 within 1s\n";
+/* Two timers due at the same instant: their order is a choice, so the
+ * expected order fails on some seeds and holds on others. */
+static const char scn_race[] = "scenario \"race\"\n"
+                               "later a 10ms 1\n"
+                               "later b 10ms 2\n"
+                               "a then record \"a\"\n"
+                               "b then record \"b\"\n"
+                               "run until quiet\n"
+                               "expect order \"a\" \"b\"\n";
+
+/* The value of "key=" in text (first occurrence after from), as a string. */
+static bool field(const char *text, const char *key, char *out, size_t len)
+{
+    const char *at = strstr(text, key);
+    if (at == NULL)
+        return false;
+    at += strlen(key);
+    size_t n = strcspn(at, " \n");
+    if (n >= len)
+        return false;
+    memcpy(out, at, n);
+    out[n] = '\0';
+    return true;
+}
+
+static void expect_hash_format(const char *text)
+{
+    char hash[32];
+    assert_true(field(text, "hash=", hash, sizeof hash));
+    assert_int_equal(strlen(hash), 16);
+    assert_int_equal(strspn(hash, "0123456789abcdef"), 16);
+}
+
+/* The seed of the first "FAIL <file> seed=N" line of an explore. */
+static uint64_t failing_seed(const char *out)
+{
+    const char *line = strstr(out, "FAIL ");
+    assert_non_null(line);
+    char v[32];
+    assert_true(field(line, "seed=", v, sizeof v));
+    uint64_t seed;
+    assert_true(cli_parse_u64(v, &seed));
+    return seed;
+}
+
+static void run_pass_and_fail(void **state)
+{
+    (void)state;
+    const char *pass = write_file("pass.scn", scn_pass);
+    proc p;
+    run_weft(&p, "run", pass);
+    expect_status(&p, 0);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "PASS %s seed=1 time=0.010000000s events=", pass);
+    expect_contains("stdout", p.out, want);
+    expect_hash_format(p.out);
+    assert_null(strstr(p.out, "replay:"));
+    proc_free(&p);
+
+    const char *failing = write_file("fail.scn", scn_fail);
+    run_weft(&p, "run", failing);
+    expect_status(&p, 1);
+    snprintf(want, sizeof want, "FAIL %s seed=1 ", failing);
+    expect_contains("stdout", p.out, want);
+    /* The failing expectation, positioned, with what was seen instead. */
+    snprintf(want, sizeof want, "%s:5:", failing);
+    expect_contains("stdout", p.out, want);
+    expect_contains("stdout", p.out, "expected value 43");
+    expect_contains("stdout", p.out, "42");
+    /* The last trace lines and the one command that replays it. */
+    expect_contains("stdout", p.out, "trace lines:");
+    expect_contains("stdout", p.out, "scn.end failed");
+    snprintf(want, sizeof want, "replay: weft replay %s --seed 1\n", failing);
+    expect_contains("stdout", p.out, want);
+    proc_free(&p);
+
+    /* Several files: every verdict is printed, the exit status is the worst. */
+    run_weft(&p, "run", pass, failing, pass);
+    expect_status(&p, 1);
+    snprintf(want, sizeof want, "PASS %s", pass);
+    const char *first = strstr(p.out, want);
+    assert_non_null(first);
+    assert_non_null(strstr(first + 1, want));
+    snprintf(want, sizeof want, "FAIL %s", failing);
+    expect_contains("stdout", p.out, want);
+    proc_free(&p);
+
+    /* A file that does not parse stops everything before anything runs. */
+    const char *bad = write_file("bad2.scn", "deferred d\nd explode\n");
+    run_weft(&p, "run", pass, bad);
+    expect_status(&p, 2);
+    assert_null(strstr(p.out, "PASS"));
+    snprintf(want, sizeof want, "%s:2:", bad);
+    expect_contains("stderr", p.err, want);
+    proc_free(&p);
+
+    /* An unknown protocol is found by the check against the registry. */
+    const char *unknown = write_file("unknown.scn", "host h\nlisten no-such-proto on h:7\n");
+    run_weft(&p, "run", unknown);
+    expect_status(&p, 2);
+    snprintf(want, sizeof want, "%s:2:", unknown);
+    expect_contains("stderr", p.err, want);
+    expect_contains("stderr", p.err, "no-such-proto");
+    proc_free(&p);
+}
+
+static void seeds_and_caps(void **state)
+{
+    (void)state;
+    char text[512];
+    snprintf(text, sizeof text, "seed 77\n%s", scn_pass);
+    const char *f = write_file("seeded.scn", text);
+    proc p;
+    run_weft(&p, "run", f);
+    expect_status(&p, 0);
+    expect_contains("stdout", p.out, " seed=77 ");
+    proc_free(&p);
+    run_weft(&p, "run", f, "--seed", "0x10");
+    expect_status(&p, 0);
+    expect_contains("stdout", p.out, " seed=16 ");
+    proc_free(&p);
+
+    /* A cap of one event stops a run that needs two: a runaway verdict,
+     * and the replay command carries the cap. */
+    const char *race = write_file("race.scn", scn_race);
+    run_weft(&p, "run", race, "--max-events", "1");
+    expect_status(&p, 1);
+    expect_contains("stdout", p.out, "runaway");
+    expect_contains("stdout", p.out, "--max-events 1 --seed 1\n");
+    proc_free(&p);
+    run_weft(&p, "run", f, "--max-time=5ms");
+    expect_status(&p, 1);
+    expect_contains("stdout", p.out, "--max-time 5000000ns");
+    proc_free(&p);
+    /* Generous caps change nothing. */
+    run_weft(&p, "run", f, "--max-time", "2s", "--max-events", "100");
+    expect_status(&p, 0);
+    proc_free(&p);
+}
+
+static void replay_reproduces_run(void **state)
+{
+    (void)state;
+    const char *race = write_file("race.scn", scn_race);
+    /* Find a failing seed, then check that run, replay and trace agree. */
+    proc p;
+    /* Not the scenario's own seed (1), so that a replay that fell back on
+     * the scenario's seed would show. */
+    run_weft(&p, "explore", race, "--seeds", "64", "--from", "2");
+    expect_status(&p, 1);
+    uint64_t seed = failing_seed(p.out);
+    assert_true(seed >= 2);
+    char run_hash[32], seed_arg[32];
+    assert_true(field(strstr(p.out, "FAIL "), "hash=", run_hash, sizeof run_hash));
+    proc_free(&p);
+    snprintf(seed_arg, sizeof seed_arg, "%llu", (unsigned long long)seed);
+
+    run_weft(&p, "run", race, "--seed", seed_arg);
+    expect_status(&p, 1);
+    char h[32];
+    assert_true(field(p.out, "hash=", h, sizeof h));
+    assert_string_equal(h, run_hash);
+    proc_free(&p);
+
+    run_weft(&p, "replay", race, "--seed", seed_arg);
+    expect_status(&p, 1);
+    expect_contains("stdout", p.out, "trace:\n");
+    expect_contains("stdout", p.out, "scn.start");
+    expect_contains("stdout", p.out, "expected order");
+    const char *verdict = strstr(p.out, "FAIL ");
+    assert_non_null(verdict);
+    assert_true(field(verdict, "hash=", h, sizeof h));
+    assert_string_equal(h, run_hash);
+    proc_free(&p);
+
+    /* trace: the bare trace on stdout, the verdict on stderr. */
+    run_weft(&p, "trace", race, "--seed", seed_arg);
+    expect_status(&p, 1);
+    assert_null(strstr(p.out, "FAIL"));
+    assert_true(strncmp(p.out, "0.000000000 scn.start", 21) == 0);
+    assert_true(field(p.err, "hash=", h, sizeof h));
+    assert_string_equal(h, run_hash);
+    char *seed_trace = strdup(p.out);
+    proc_free(&p);
+
+    /* Save the choices of the failing run and replay them: same hash, same
+     * trace, line for line. */
+    char choices[PATH_MAX + 32];
+    snprintf(choices, sizeof choices, "%s/race.choices", tmp_dir);
+    run_weft(&p, "run", race, "--seed", seed_arg, "--save-choices", choices);
+    expect_status(&p, 1);
+    char want[3 * PATH_MAX];
+    snprintf(want, sizeof want, "weft replay %s --choices %s\n", race, choices);
+    expect_contains("stdout", p.out, want);
+    proc_free(&p);
+    char *saved = read_all(choices);
+    expect_contains("choice file", saved, "order");
+    free(saved);
+
+    run_weft(&p, "replay", race, "--choices", choices);
+    expect_status(&p, 1);
+    snprintf(want, sizeof want, "choices=%s", choices);
+    expect_contains("stdout", p.out, want);
+    assert_true(field(strstr(p.out, "FAIL "), "hash=", h, sizeof h));
+    assert_string_equal(h, run_hash);
+    proc_free(&p);
+
+    run_weft(&p, "trace", race, "--choices", choices);
+    expect_status(&p, 1);
+    assert_string_equal(p.out, seed_trace);
+    proc_free(&p);
+    free(seed_trace);
+
+    /* A choice file that does not parse is a usage error. */
+    const char *junk = write_file("junk.choices", "seven/eight\n");
+    run_weft(&p, "replay", race, "--choices", junk);
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "junk.choices");
+    proc_free(&p);
+}
+
+static void explore_finds_and_passes(void **state)
+{
+    (void)state;
+    const char *race = write_file("race.scn", scn_race);
+    proc p;
+    run_weft(&p, "explore", race, "--seeds", "200", "--tail", "3");
+    expect_status(&p, 1);
+    /* Stops at the first failure, reported with the replay command. */
+    uint64_t seed = failing_seed(p.out);
+    char want[PATH_MAX + 96];
+    snprintf(want, sizeof want, "replay: weft replay %s --seed %llu\n", race,
+             (unsigned long long)seed);
+    expect_contains("stdout", p.out, want);
+    expect_contains("stdout", p.out, "expected order \"a\" \"b\"");
+    expect_contains("stdout", p.out, "last 3 of ");
+    snprintf(want, sizeof want, "FAIL explore %s seeds=%llu from=1 failures=1 ", race,
+             (unsigned long long)seed);
+    expect_contains("stdout", p.out, want);
+    /* Not a terminal: no progress line. */
+    assert_null(strstr(p.err, "\r"));
+    proc_free(&p);
+
+    /* --keep-going reports every failing seed and runs them all. */
+    run_weft(&p, "explore", race, "--seeds", "40", "--from", "100", "--keep-going", "--tail=0");
+    expect_status(&p, 1);
+    char v[32];
+    const char *summary = strstr(p.out, "FAIL explore");
+    assert_non_null(summary);
+    assert_true(field(summary, "seeds=", v, sizeof v));
+    assert_string_equal(v, "40");
+    assert_true(field(summary, "from=", v, sizeof v));
+    assert_string_equal(v, "100");
+    assert_true(field(summary, "failures=", v, sizeof v));
+    uint64_t failures;
+    assert_true(cli_parse_u64(v, &failures));
+    /* Either order is one choice: about half of 40 seeds fail. */
+    assert_true(failures >= 5 && failures <= 35);
+    size_t reports = 0;
+    for (const char *q = p.out; (q = strstr(q, "replay: weft replay")) != NULL; q++)
+        reports++;
+    assert_int_equal(reports, failures);
+    /* Both orders were seen: at least two different traces. */
+    assert_true(field(summary, "distinct=", v, sizeof v));
+    assert_true(atoi(v) >= 2);
+    proc_free(&p);
+
+    const char *pass = write_file("pass.scn", scn_pass);
+    run_weft(&p, "explore", pass, "--seeds", "300");
+    expect_status(&p, 0);
+    snprintf(want, sizeof want, "PASS explore %s seeds=300 from=1 failures=0 ", pass);
+    expect_contains("stdout", p.out, want);
+    expect_contains("stdout", p.out, "/s\n");
+    proc_free(&p);
+
+    /* The saved choices of explore's first failure replay that failure. */
+    char choices[PATH_MAX + 32];
+    snprintf(choices, sizeof choices, "%s/explore.choices", tmp_dir);
+    run_weft(&p, "explore", race, "--seeds", "200", "--from", "2", "--save-choices", choices);
+    expect_status(&p, 1);
+    char h[32];
+    assert_true(field(strstr(p.out, "FAIL "), "hash=", h, sizeof h));
+    proc_free(&p);
+    run_weft(&p, "replay", race, "--choices", choices);
+    expect_status(&p, 1);
+    char h2[32];
+    assert_true(field(strstr(p.out, "FAIL "), "hash=", h2, sizeof h2));
+    assert_string_equal(h, h2);
+    proc_free(&p);
+}
+
+static void check_determinism(void **state)
+{
+    (void)state;
+    const char *pass = write_file("pass.scn", scn_pass);
+    const char *race = write_file("race.scn", scn_race);
+    proc p;
+    run_weft(&p, "run", "--check-determinism", pass);
+    expect_status(&p, 0);
+    assert_null(strstr(p.out, "NONDETERMINISTIC"));
+    expect_contains("stdout", p.out, "PASS ");
+    proc_free(&p);
+
+    /* Deterministic but failing: the verdict decides, no divergence. */
+    run_weft(&p, "explore", race, "--seeds", "30", "--keep-going", "--check-determinism",
+             "--tail", "0");
+    expect_status(&p, 1);
+    assert_null(strstr(p.out, "NONDETERMINISTIC"));
+    expect_contains("stdout", p.out, "nondeterministic=0");
+    proc_free(&p);
+
+    run_weft(&p, "explore", pass, "--seeds", "50", "--check-determinism");
+    expect_status(&p, 0);
+    expect_contains("stdout", p.out, "nondeterministic=0");
+    proc_free(&p);
+}
+
 /* ------------------------------------------------------------- plugins */
 
 /* The repository root: <root>/build/<config>/weft. */
@@ -478,11 +809,20 @@ static const char plugin_source[] =
     "               weft_deferred **out, char *err, size_t errlen)\n"
     "{ (void)w; (void)argc; (void)argv; (void)ctx; (void)err; (void)errlen;\n"
     "  *out = weft_succeed(NULL); return *out ? WEFT_OK : WEFT_ENOMEM; }\n"
+    /* Nondeterministic on purpose: a process-wide counter leaks from one run
+     * into the next, so two runs of one seed trace different lines. */
+    "static int calls;\n"
+    "static int drift(weft_world *w, size_t argc, const weft_arg *argv, void *ctx,\n"
+    "                 weft_deferred **out, char *err, size_t errlen)\n"
+    "{ (void)argc; (void)argv; (void)ctx; (void)err; (void)errlen;\n"
+    "  weft_sim_trace(weft_world_sim(w), \"plugin.drift\", \"call %d\", calls++);\n"
+    "  *out = weft_succeed(NULL); return *out ? WEFT_OK : WEFT_ENOMEM; }\n"
     "int weft_plugin_init(weft_registry *reg);\n"
     "int weft_plugin_init(weft_registry *reg)\n"
     "{\n"
     "    int err = weft_registry_add_protocol(reg, \"plugged\", make, NULL, NULL);\n"
     "    if (err == WEFT_OK) err = weft_registry_add_action(reg, \"plugged.act\", act, NULL);\n"
+    "    if (err == WEFT_OK) err = weft_registry_add_action(reg, \"plugged.drift\", drift, NULL);\n"
     "    return err;\n"
     "}\n";
 
@@ -538,6 +878,51 @@ static void plugin_without_init_or_failing(void **state)
     run_weft(&p, "list", "--load", so);
     expect_status(&p, 2);
     expect_contains("stderr", p.err, "failinit.so");
+    proc_free(&p);
+}
+
+static void plugin_actions_in_scenarios(void **state)
+{
+    (void)state;
+    char so[PATH_MAX + 64];
+    if (!build_plugin("plugged.so", plugin_source, so, sizeof so))
+        skip();
+    const char *uses = write_file("uses.scn", "call plugged.act as r\n"
+                                              "r expect succeeded within 1s\n");
+    proc p;
+    /* Without the plugin the action is unknown: a positioned error. */
+    run_weft(&p, "run", uses);
+    expect_status(&p, 2);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "%s:1:", uses);
+    expect_contains("stderr", p.err, want);
+    proc_free(&p);
+
+    run_weft(&p, "run", "--load", so, uses);
+    expect_status(&p, 0);
+    expect_contains("stdout", p.out, "PASS ");
+    proc_free(&p);
+
+    /* A plugin whose action leaks state between runs: the determinism check
+     * sees two different traces and names the first differing line. */
+    const char *drifts = write_file("drift.scn", "call plugged.drift as r\n"
+                                                 "r expect succeeded within 1s\n");
+    run_weft(&p, "run", "--load", so, drifts);
+    expect_status(&p, 0);
+    proc_free(&p);
+    run_weft(&p, "run", "--load", so, "--check-determinism", drifts);
+    expect_status(&p, 1);
+    snprintf(want, sizeof want, "NONDETERMINISTIC %s seed=1", drifts);
+    expect_contains("stdout", p.out, want);
+    expect_contains("stdout", p.out, "first difference at trace line");
+    expect_contains("stdout", p.out, "run 1: ");
+    expect_contains("stdout", p.out, "call 0");
+    expect_contains("stdout", p.out, "call 1");
+    proc_free(&p);
+
+    run_weft(&p, "explore", "--load", so, "--check-determinism", "--seeds", "3", drifts);
+    expect_status(&p, 1);
+    expect_contains("stdout", p.out, "nondeterministic=1");
     proc_free(&p);
 }
 
@@ -600,6 +985,12 @@ int main(int argc, char **argv)
         cmocka_unit_test(plugin_that_does_not_load),
         cmocka_unit_test(plugin_registers_its_names),
         cmocka_unit_test(plugin_without_init_or_failing),
+        cmocka_unit_test(plugin_actions_in_scenarios),
+        cmocka_unit_test(run_pass_and_fail),
+        cmocka_unit_test(seeds_and_caps),
+        cmocka_unit_test(replay_reproduces_run),
+        cmocka_unit_test(explore_finds_and_passes),
+        cmocka_unit_test(check_determinism),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }
