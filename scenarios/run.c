@@ -1818,10 +1818,19 @@ static void liveness(run *R)
               open - entity_open);
 }
 
-/* Take the Failures out of the scenario's Deferreds (they were reported, or
- * expected), then drop the references. */
+/* Cancel what is still pending (which also stops the timers of `later` and
+ * `timeout`), take the Failures out of the scenario's Deferreds (they were
+ * reported, or expected), then drop the references. */
 static void release_deferreds(run *R)
 {
+    for (size_t e = 0; e < R->sc->nents; e++) {
+        weft_deferred *d = R->ents[e].def.d;
+        if (d != NULL && weft_deferred_peek(d, NULL) == WEFT_DEFERRED_PENDING)
+            weft_deferred_cancel(d);
+    }
+    for (size_t i = 0; i < R->nanon; i++)
+        if (weft_deferred_peek(R->anon[i], NULL) == WEFT_DEFERRED_PENDING)
+            weft_deferred_cancel(R->anon[i]);
     for (size_t e = 0; e < R->sc->nents; e++) {
         weft_deferred *d = R->ents[e].def.d;
         if (d == NULL)
@@ -1994,7 +2003,8 @@ int weft_scenario_run(const weft_scenario *sc, const weft_registry *reg,
         return WEFT_ENOMEM;
     }
     weft_set_unhandled_handler(unhandled, &R);
-    weft_sim_trace(R.sim, "scn.start", "%s seed=%" PRIu64, sc->name, out->seed);
+    /* Not the seed: a replay of the recorded choices must hash the same. */
+    weft_sim_trace(R.sim, "scn.start", "%s", sc->name);
 
     for (size_t i = 0; i < sc->nstmts && !R.stop && !R.oom; i++)
         start_stmt(&R, &sc->stmts[i]);

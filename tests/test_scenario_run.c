@@ -1,0 +1,788 @@
+/* test_scenario_run.c: the scenario runner: each expectation kind passing
+ * and failing with its failure text, invariants, liveness and runaway
+ * verdicts, the world seen by actions, determinism, and the bundled
+ * scenarios over a seed sweep. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft/protocols.h"
+#include "weft/scenario.h"
+
+static weft_registry *reg;
+
+/* ------------------------------------------- test protocols and actions */
+
+/* "late-writer": closes, then writes (a write after close). */
+typedef struct late {
+    weft_protocol base;
+} late;
+
+static void late_made(weft_protocol *p)
+{
+    weft_transport_lose_connection(p->transport);
+    weft_transport_write(p->transport, "too late", 8);
+}
+
+static void late_data(weft_protocol *p, const uint8_t *d, size_t n)
+{
+    (void)p;
+    (void)d;
+    (void)n;
+}
+
+static void late_lost(weft_protocol *p, const weft_failure *r)
+{
+    (void)p;
+    (void)r;
+}
+
+static void late_destroy(weft_protocol *p)
+{
+    free(p);
+}
+
+static const weft_protocol_ops late_ops = {late_made, late_data, late_lost, NULL, NULL, late_destroy};
+
+static weft_protocol *late_build(weft_factory *f, const weft_address *a)
+{
+    (void)f;
+    (void)a;
+    late *l = calloc(1, sizeof *l);
+    l->base.ops = &late_ops;
+    return &l->base;
+}
+
+/* "spinner": reschedules a zero-delay call forever (a runaway). */
+static void spin(void *ctx)
+{
+    weft_reactor *r = ctx;
+    weft_call_soon(r, spin, r);
+}
+
+static void spin_made(weft_protocol *p)
+{
+    weft_call_soon(p->reactor, spin, p->reactor);
+}
+
+static const weft_protocol_ops spin_ops = {spin_made, late_data, late_lost, NULL, NULL, late_destroy};
+
+static weft_protocol *spin_build(weft_factory *f, const weft_address *a)
+{
+    (void)f;
+    (void)a;
+    late *l = calloc(1, sizeof *l);
+    l->base.ops = &spin_ops;
+    return &l->base;
+}
+
+static weft_factory *make_test_factory(weft_reactor *r, const char *args, void *ctx, char *err,
+                                       size_t errlen)
+{
+    (void)r;
+    if (strcmp(args, "bad") == 0) {
+        snprintf(err, errlen, "bad is not a good argument");
+        return NULL;
+    }
+    weft_factory *f = calloc(1, sizeof *f);
+    f->build_protocol = ctx;
+    return f;
+}
+
+static void destroy_test_factory(weft_factory *f, void *ctx)
+{
+    (void)ctx;
+    free(f);
+}
+
+/* "test.value N": an already-fired Deferred with N. */
+static int act_value(weft_world *w, size_t argc, const weft_arg *argv, void *ctx,
+                     weft_deferred **out, char *err, size_t errlen)
+{
+    (void)w;
+    (void)ctx;
+    if (argc != 1 || argv[0].kind != WEFT_ARG_INT) {
+        snprintf(err, errlen, "usage: test.value N");
+        return WEFT_EINVAL;
+    }
+    *out = weft_succeed((void *)(intptr_t)argv[0].num);
+    return *out ? WEFT_OK : WEFT_ENOMEM;
+}
+
+/* "test.fail TYPE": an already-failed Deferred. */
+static int act_fail(weft_world *w, size_t argc, const weft_arg *argv, void *ctx,
+                    weft_deferred **out, char *err, size_t errlen)
+{
+    (void)w;
+    (void)ctx;
+    (void)err;
+    (void)errlen;
+    *out = weft_fail(weft_failure_new(argc ? argv[0].str : "Oops", "from test.fail"));
+    return WEFT_OK;
+}
+
+/* "test.world CLIENT": fires with 1 when the client is connected, checks
+ * the world's accessors, reports a violation on request. */
+static int act_world(weft_world *w, size_t argc, const weft_arg *argv, void *ctx,
+                     weft_deferred **out, char *err, size_t errlen)
+{
+    (void)ctx;
+    (void)err;
+    (void)errlen;
+    if (argc >= 1 && strcmp(argv[0].str, "violate") == 0) {
+        weft_world_violation(w, "the action saw something wrong: %d", 42);
+        *out = weft_succeed(NULL);
+        return WEFT_OK;
+    }
+    weft_protocol *p = argc >= 1 ? weft_world_client(w, argv[0].str) : NULL;
+    int ok = weft_world_reactor(w) != NULL && weft_world_sim(w) != NULL &&
+             weft_sim_from_reactor(weft_world_reactor(w)) == weft_world_sim(w);
+    char *mem = weft_world_alloc(w, 64);
+    ok = ok && mem != NULL && mem[63] == 0;
+    intptr_t v = (p != NULL && p->transport != NULL) ? 1 : 0;
+    if (!ok)
+        v = -1;
+    if (strcmp(weft_world_host(w), "there") == 0)
+        v += 10;
+    *out = weft_succeed((void *)v);
+    return WEFT_OK;
+}
+
+/* "test.error": the action itself fails. */
+static int act_error(weft_world *w, size_t argc, const weft_arg *argv, void *ctx,
+                     weft_deferred **out, char *err, size_t errlen)
+{
+    (void)w;
+    (void)argc;
+    (void)argv;
+    (void)ctx;
+    (void)out;
+    snprintf(err, errlen, "no can do");
+    return WEFT_EIO;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    reg = weft_registry_new();
+    if (reg == NULL || weft_registry_add_builtins(reg) != WEFT_OK)
+        return -1;
+    weft_registry_add_protocol(reg, "late-writer", make_test_factory, destroy_test_factory,
+                               (void *)(uintptr_t)late_build);
+    weft_registry_add_protocol(reg, "spinner", make_test_factory, destroy_test_factory,
+                               (void *)(uintptr_t)spin_build);
+    weft_registry_add_action(reg, "test.value", act_value, NULL);
+    weft_registry_add_action(reg, "test.fail", act_fail, NULL);
+    weft_registry_add_action(reg, "test.world", act_world, NULL);
+    weft_registry_add_action(reg, "test.error", act_error, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    weft_registry_free(reg);
+    return 0;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static weft_scenario *parse_ok(const char *text)
+{
+    weft_diags d;
+    weft_diags_init(&d);
+    weft_scenario *sc = NULL;
+    int rc = weft_scenario_parse(text, strlen(text), "t.scn", &sc, &d);
+    for (size_t i = 0; i < d.count; i++) {
+        char *s = weft_diag_format(&d.items[i]);
+        print_error("%s\n", s);
+        weft_free(s);
+    }
+    assert_int_equal(rc, WEFT_OK);
+    weft_diags_clear(&d);
+    return sc;
+}
+
+/* Run text with a seed; returns the verdict in buf. */
+static bool run_text(const char *text, uint64_t seed, char *verdict, size_t vlen)
+{
+    weft_scenario *sc = parse_ok(text);
+    weft_run_options o;
+    weft_run_options_init(&o);
+    o.seed = seed;
+    o.use_seed = true;
+    weft_run_result r;
+    assert_int_equal(weft_scenario_run(sc, reg, &o, &r), WEFT_OK);
+    snprintf(verdict, vlen, "%s", r.verdict);
+    bool passed = r.passed;
+    assert_true(passed == (strcmp(r.verdict, "passed") == 0));
+    assert_true(passed == (r.nfailures == 0));
+    weft_run_result_clear(&r);
+    weft_scenario_free(sc);
+    return passed;
+}
+
+static void passes(const char *text)
+{
+    char v[1024];
+    if (!run_text(text, 1, v, sizeof v))
+        print_error("verdict: %s\n", v);
+    assert_string_equal(v, "passed");
+}
+
+static void fails_with(const char *text, const char *want)
+{
+    char v[1024];
+    assert_false(run_text(text, 1, v, sizeof v));
+    if (strcmp(v, want) != 0)
+        print_error("want: %s\ngot:  %s\n", want, v);
+    assert_string_equal(v, want);
+}
+
+/* The failure list must contain want (anywhere). */
+static void fails_including(const char *text, const char *want)
+{
+    weft_scenario *sc = parse_ok(text);
+    weft_run_result r;
+    assert_int_equal(weft_scenario_run(sc, reg, NULL, &r), WEFT_OK);
+    assert_false(r.passed);
+    bool found = false;
+    for (size_t i = 0; i < r.nfailures; i++) {
+        if (strcmp(r.failures[i], want) == 0)
+            found = true;
+    }
+    if (!found) {
+        print_error("want: %s\n", want);
+        for (size_t i = 0; i < r.nfailures; i++)
+            print_error("got:  %s\n", r.failures[i]);
+    }
+    assert_true(found);
+    weft_run_result_clear(&r);
+    weft_scenario_free(sc);
+}
+
+/* An echo server and a connected peer: the test's statements start at line 5. */
+#define ECHO0 "network latency 1ms..5ms\nlisten echo on localhost:7\npeer p connects to localhost:7\n"
+#define ECHO ECHO0 "p expect connected within 1s\n"
+
+/* --------------------------------------------------- peer expectations */
+
+static void test_bytes(void **state)
+{
+    (void)state;
+    passes(ECHO "p send \"abc\"\np expect \"abc\" within 1s\np close\n");
+    passes(ECHO "p send \"abcdef\"\np expect bytes \"abc\" within 1s\np expect \"def\" within 1s\n"
+                "p close\n");
+    fails_with(ECHO "p send \"abd\"\np expect \"abc\" within 1s\n",
+               "t.scn:6: p: expected \"abc\" within 1s, got \"abd\"");
+    fails_with(ECHO "p send \"ab\"\np expect \"abc\" within 1s\n",
+               "t.scn:6: p: expected \"abc\" within 1s, got \"ab\" after 1s");
+    /* No deadline: checked at once, before anything arrived. */
+    fails_with(ECHO "p send \"abc\"\np expect \"abc\"\n",
+               "t.scn:6: p: expected \"abc\", got nothing");
+    fails_with(ECHO "p send \"\\x01\\r\\n\"\np expect \"x\" within 1s\n",
+               "t.scn:6: p: expected \"x\" within 1s, got \"\\x01\\r\\n\"");
+}
+
+static void test_lines(void **state)
+{
+    (void)state;
+    passes(ECHO "p send \"250 OK\\r\\n220 hi\\nxyz 42\\r\\n\"\n"
+                "p expect line \"250 OK\" within 1s\n"
+                "p expect prefix \"220\" within 1s\n"
+                "p expect match \"^[a-z]+ [0-9]+$\" within 1s\n"
+                "p close\n");
+    fails_with(ECHO "p send \"250 OK\\r\\n\"\np expect line \"250 Ok\" within 1s\n",
+               "t.scn:6: p: expected line \"250 Ok\" within 1s, got line \"250 OK\"");
+    fails_with(ECHO "p send \"550 no\\r\\n\"\np expect prefix \"250\" within 1s\n",
+               "t.scn:6: p: expected prefix \"250\" within 1s, got line \"550 no\"");
+    fails_with(ECHO "p send \"abc\\r\\n\"\np expect match \"^[0-9]+$\" within 1s\n",
+               "t.scn:6: p: expected match \"^[0-9]+$\" within 1s, got line \"abc\"");
+    fails_with(ECHO "p send \"no end\"\np expect line \"no end\" within 1s\n",
+               "t.scn:6: p: expected line \"no end\" within 1s, got \"no end\" (no end of line yet) "
+               "after 1s");
+}
+
+static void test_nothing(void **state)
+{
+    (void)state;
+    passes(ECHO "p expect connected within 1s\np expect nothing within 1s\np close\n");
+    fails_with(ECHO "p send \"x\"\np expect nothing within 1s\n",
+               "t.scn:6: p: expected nothing within 1s, got \"x\"");
+}
+
+static void test_connection_states(void **state)
+{
+    (void)state;
+    passes(ECHO "p expect connected within 1s\np expect open\np close\n"
+                "p expect closed with ConnectionDone within 1s\n");
+    passes(ECHO "p expect connected within 1s\np abort\np expect closed with ConnectionAborted "
+                "within 1s\n");
+    passes("peer p connects to localhost:9\np expect connect-failed with ConnectionRefused within 1s\n");
+    fails_with("peer p connects to localhost:9\np expect connected within 1s\n",
+               "t.scn:2: p: expected connected within 1s, got connect failed with ConnectionRefused");
+    fails_with(ECHO "p expect connect-failed within 1s\n",
+               "t.scn:5: p: expected connect-failed within 1s, got connected after 1s");
+    fails_with(ECHO "p expect connected within 1s\np close\np expect closed with ConnectionLost within 1s\n",
+               "t.scn:7: p: expected closed with ConnectionLost within 1s, got closed with "
+               "ConnectionDone");
+    fails_with(ECHO0 "p expect open\n", "t.scn:4: p: expected open, got still connecting");
+    fails_with(ECHO "p expect closed within 50ms\n",
+               "t.scn:5: p: expected closed within 50ms, got connected after 50ms");
+    /* Hello closes by itself. */
+    passes("listen hello on localhost:2000\npeer v connects to localhost:2000\n"
+           "v expect \"Hello Twisted\" within 1s\nv expect closed with ConnectionDone within 1s\n");
+    /* A listening peer and a registry client talking. */
+    passes("host a b\npeer srv listens on b:5\nclient c echo connects to b:5 from a\n"
+           "srv expect connected within 1s\nc expect connected within 1s\nsrv send \"ping\"\n"
+           "srv expect \"ping\" within 1s\nc close\nc expect closed within 1s\n"
+           "srv expect closed within 1s\n");
+}
+
+static void test_peer_misuse(void **state)
+{
+    (void)state;
+    fails_with(ECHO0 "p send \"x\"\n", "t.scn:4: p send: not connected (still connecting)");
+    fails_with(ECHO "p expect connected within 1s\np close\np send \"x\"\n",
+               "t.scn:7: p send: write after close (WEFT_ECLOSED)");
+    fails_with("peer p connects to localhost:9\np close\n", "t.scn:2: p close: not connected");
+    fails_with("listen echo on localhost:7\nlisten echo on localhost:7\n",
+               "t.scn:2: listen failed: address already in use");
+    fails_with("listen late-writer on localhost:1 with \"bad\"\n",
+               "t.scn:1: listen late-writer: bad is not a good argument");
+}
+
+/* ------------------------------------------------ Deferred expectations */
+
+static void test_deferred_values(void **state)
+{
+    (void)state;
+    passes("deferred d\nd then add 2\nd fire 40\nd expect value 42\nd expect succeeded\n");
+    passes("deferred d\nd then value \"s\"\nd fire\nd expect value \"s\"\n");
+    passes("deferred d\nd fire none\nd expect value none\n");
+    passes("deferred d\nd fire 0\nd expect value none\n"); /* none is 0 */
+    fails_with("deferred d\nd fire 41\nd expect value 42\n",
+               "t.scn:3: d: expected value 42, got value 41");
+    fails_with("deferred d\nd fire \"41\"\nd expect value 41\n",
+               "t.scn:3: d: expected value 41, got value \"41\"");
+    fails_with("deferred d\nd fire 41\nd expect value \"41\"\n",
+               "t.scn:3: d: expected value \"41\", got value 41");
+    fails_with("deferred d\nd expect value 1 within 2s\n",
+               "t.scn:2: d: expected value 1 within 2s, got still pending after 2s");
+    fails_with("deferred d\nd pause\nd fire 1\nd expect succeeded\n",
+               "t.scn:4: d: expected succeeded, got still pending (paused)");
+    fails_with("deferred d\nd fail KeyError \"k\"\nd expect value 1\n",
+               "t.scn:3: d: expected value 1, got failure KeyError \"k\"");
+    fails_with("deferred d\nd fire \"x\"\nd then add 1\n",
+               "t.scn:3: 'add 1' on d: the value is a string, not a number");
+}
+
+static void test_deferred_failures(void **state)
+{
+    (void)state;
+    passes("deferred d\nd fail KeyError \"no such key\"\nd expect failure KeyError\n");
+    passes("deferred d\nd fail KeyError \"no such key\"\nd expect failure KeyError \"such\"\n");
+    fails_with("deferred d\nd fail KeyError \"no such key\"\nd expect failure ValueError\n",
+               "t.scn:3: d: expected failure ValueError, got failure KeyError \"no such key\"");
+    fails_with("deferred d\nd fail KeyError \"no such key\"\nd expect failure KeyError \"bogus\"\n",
+               "t.scn:3: d: expected failure KeyError \"bogus\", got failure KeyError \"no such key\"");
+    fails_with("deferred d\nd fire 3\nd expect failure KeyError\n",
+               "t.scn:3: d: expected failure KeyError, got value 3");
+    passes("deferred d\nd cancel\nd expect failure Cancelled\n");
+    passes("deferred d\nd timeout 1s\nd expect failure Timeout within 2s\n");
+    fails_with("deferred d\nd timeout 1s\nd expect failure Timeout within 500ms\n",
+               "t.scn:3: d: expected failure Timeout within 500ms, got still pending after 500ms");
+}
+
+static void test_pending(void **state)
+{
+    (void)state;
+    passes("deferred d\nd expect pending\n");
+    fails_with("deferred d\nd fire 1\nd expect pending\n", "t.scn:3: d: expected pending, got value 1");
+}
+
+static void test_handlers_and_order(void **state)
+{
+    (void)state;
+    passes("deferred d\nd then record \"a\"\nd then fail E\nd then record \"skipped\"\n"
+           "d catch record \"b\"\nd catch trap E\nd both record \"c\"\nd fire 1\n"
+           "d expect value \"E\"\nexpect order \"a\" \"b\" \"c\"\n");
+    fails_with("deferred d\nd then record \"a\"\nd then record \"b\"\nd fire 1\nexpect order \"b\" \"a\"\n",
+               "t.scn:5: expected order \"b\" \"a\", got order \"a\" \"b\"");
+    fails_with("expect order \"x\"\n", "t.scn:1: expected order \"x\", got no recorded handler");
+    /* trap of another type passes the Failure on; recover turns it into a value. */
+    passes("deferred d\nd catch trap KeyError\nd catch recover 7\nd fail ValueError\nd expect value 7\n");
+    /* return: the chain waits for another Deferred. */
+    passes("deferred a b\na then return b\na fire 1\na expect pending\nb fire 5\na expect value 5\n");
+    fails_with("deferred a b\na then return b\nb fire 5\nb expect value 5\na fire 1\n"
+               "b expect value 5\n",
+               "t.scn:6: b: expected value 5, got value none");
+    /* pair: then ... else */
+    passes("deferred d\nd then fail E else recover 1\nd then add 1 else recover 100\nd fire 0\n"
+           "d expect value 100\n");
+    /* unpause without pause */
+    fails_with("deferred d\nd unpause\n", "t.scn:2: d unpause: it is not paused");
+}
+
+static void test_lists_and_gathers(void **state)
+{
+    (void)state;
+    passes("deferred a b\ngather g of a b\nb fire 2\na fire 1\ng expect values 1 2\n");
+    fails_with("deferred a b\ngather g of a b\nb fire 2\na fire 1\ng expect values 2 1\n",
+               "t.scn:5: g: expected values 2 1, got values 1 2");
+    passes("deferred a b\ngather g of a b consume-errors\na fail KeyError\n"
+           "g expect failure FirstError\nb fire 1\n");
+    passes("deferred a b c\nlist l of a b c consume-errors\na fire 1\nb fail KeyError\nc fire \"z\"\n"
+           "l expect list ok 1 fail KeyError ok \"z\"\n");
+    fails_with("deferred a b\nlist l of a b consume-errors\na fire 1\nb fail KeyError\n"
+               "l expect list ok 1 ok 2\n",
+               "t.scn:5: l: expected list ok 1 ok 2, got list ok 1 fail KeyError");
+    passes("deferred a b\nlist l of a b fire-on-one-callback\nb fire 9\nl expect succeeded\n"
+           "a expect pending\n");
+    passes("list empty of\nempty expect list\n");
+}
+
+static void test_time_statements(void **state)
+{
+    (void)state;
+    passes("deferred d\nat 2s: d fire 1\nrun until 1s\nd expect pending\nrun until 2s\n"
+           "d expect value 1\n");
+    passes("deferred d\nafter 1s: d fire 1\nadvance 999ms\nd expect pending\nadvance 1ms\n"
+           "d expect value 1\n");
+    passes("deferred d\nafter 5s: d fire 1\nrun until quiet\nd expect value 1\n");
+    passes("later t 3s 9\nt expect value 9 within 3s\n");
+    fails_with("later t 3s 9\nt expect value 9 within 2999ms\n",
+               "t.scn:2: t: expected value 9 within 2999ms, got still pending after 2999ms");
+    fails_with("advance 2s\nat 1s: host late\n", "t.scn:2: at 1s: that time has passed (it is 2s)");
+    fails_with("advance 2s\nrun until 1s\n", "t.scn:2: run until 1s: the time is already 2s");
+    /* A scheduled statement failing stops the run. */
+    fails_with("deferred d\nafter 1s: d unpause\nadvance 2s\n", "t.scn:2: d unpause: it is not paused");
+}
+
+static void test_faults(void **state)
+{
+    (void)state;
+    passes("host a b\nlisten echo on b:7\npeer p connects to b:7 from a\np expect connected within 1s\n"
+           "reset a b\np expect closed with ConnectionLost within 1s\n");
+    passes("host a b\nlisten echo on b:7\npeer p connects to b:7 from a\np expect connected within 1s\n"
+           "crash b\np expect closed with ConnectionLost within 1s\nrestart b\n");
+    passes("host a b\nnetwork latency 1ms\nlisten echo on b:7\npeer p connects to b:7 from a\n"
+           "p expect connected within 1s\npartition a b\np send \"x\"\np expect nothing within 5s\n"
+           "heal a b\np expect \"x\" within 1s\np close\n");
+    passes("host a b\nnetwork latency 1ms\nlisten echo on b:7\npeer p connects to b:7 from a\n"
+           "p expect connected within 1s\nstall a b\np send \"x\"\np expect nothing within 5s\n"
+           "release a b\np expect \"x\" within 1s\np close\n");
+}
+
+/* --------------------------------------------------------- invariants */
+
+static void test_fired_twice(void **state)
+{
+    (void)state;
+    fails_with("deferred d\nd fire 1\nd fire 2\nd expect value 1\n",
+               "t.scn:3: invariant: Deferred d fired twice (AlreadyCalled)");
+    /* Not stopping: the rest of the script still ran. */
+    fails_including("deferred d\nd fire 1\nd fail E\ndeferred e\ne expect value 1\n",
+                    "t.scn:5: e: expected value 1, got still pending");
+}
+
+static void test_write_after_close(void **state)
+{
+    (void)state;
+    fails_with("listen late-writer on localhost:1\npeer p connects to localhost:1\n"
+               "p expect closed within 1s\n",
+               "t.scn:1: invariant: protocol 'late-writer' wrote after its connection was closed "
+               "(WEFT_ECLOSED)");
+}
+
+static void test_unhandled(void **state)
+{
+    (void)state;
+    fails_with("deferred d\nd fail KeyError \"lost\"\n",
+               "t.scn:1: invariant: Deferred d ended with an unhandled Failure KeyError: lost");
+    fails_with("call test.fail Bad\n",
+               "t.scn: invariant: a Deferred returned by an unnamed call ended with an unhandled "
+               "Failure Bad: from test.fail");
+    /* Handled by an errback: fine. */
+    passes("deferred d\nd catch recover 0\nd fail KeyError \"lost\"\n");
+    /* A Failure inside a chain that the code under test drops. */
+    passes("call test.fail Bad as f\nf expect failure Bad\n");
+}
+
+static void test_liveness(void **state)
+{
+    (void)state;
+    fails_with("deferred d\n",
+               "t.scn:1: liveness: Deferred d is still pending at the end (declare it with "
+               "`d expect pending`)");
+    passes("deferred d\nd expect pending\n");
+    fails_with(ECHO "p expect connected within 1s\n",
+               "t.scn:3: liveness: peer p is still connected at the end (close it, or declare it "
+               "with `p expect open`)");
+    passes(ECHO "p expect connected within 1s\np expect open\n");
+    fails_with("host a\nlisten echo on a:7\nclient c echo connects to a:7\nc expect connected within 1s\n",
+               "t.scn:3: liveness: client c is still connected at the end (close it, or declare it "
+               "with `c expect open`)");
+}
+
+static void test_runaway(void **state)
+{
+    (void)state;
+    fails_with("limit events 500\nlisten spinner on localhost:1\npeer p connects to localhost:1\n"
+               "p expect closed within 10s\n",
+               "t.scn:4: runaway: event cap of 500 reached while waiting for an expectation, after "
+               "500 events at 0s; the event that kept rescheduling: 'call' (498 times)");
+    fails_with("limit time 10s\nlisten heartbeat on localhost:1\nlisten pong on localhost:2\n"
+               "client hb heartbeat connects to localhost:2\nrun until quiet\n",
+               "t.scn:5: runaway: virtual time cap of 10s reached while running until quiet, after 32 "
+               "events at 10s; the event that kept rescheduling: 'net.deliver' (21 times)");
+    /* The end of the script drains too, under the same caps. */
+    fails_with("limit events 100\nlisten spinner on localhost:1\npeer p connects to localhost:1\n",
+               "t.scn: runaway: event cap of 100 reached while running until quiet at the end, after "
+               "100 events at 0s; the event that kept rescheduling: 'call' (98 times)");
+}
+
+/* -------------------------------------------------------------- world */
+
+static void test_actions(void **state)
+{
+    (void)state;
+    passes("call test.value 5 as v\nv expect value 5\n");
+    fails_with("call test.value x as v\n", "t.scn:1: action 'test.value' failed: usage: test.value N");
+    fails_with("call test.error as v\n", "t.scn:1: action 'test.error' failed: no can do");
+    passes("host there\nlisten echo on there:7\nclient c echo connects to there:7\n"
+           "c expect connected within 1s\ncall test.world from there c as w\nw expect value 11\n"
+           "c close\n");
+    passes("call test.world nobody as w\nw expect value 0\n");
+    fails_with("call test.world violate as w\nw expect succeeded\n",
+               "t.scn:1: the action saw something wrong: 42");
+    /* smtp.send usage errors */
+    fails_with("call smtp.send localhost:25 as m\n",
+               "t.scn:1: action 'smtp.send' failed: usage: smtp.send HOST:PORT \"FROM\" \"TO\" "
+               "\"BODY\" [OPTIONS]");
+    fails_with("call smtp.send localhost:25 \"a\" \"b\" \"c\" \"nonsense=1\" as m\n",
+               "t.scn:1: action 'smtp.send' failed: protocol 'smtp-client' rejected its arguments "
+               "\"nonsense=1\" (or out of memory)");
+}
+
+static void test_run_errors(void **state)
+{
+    (void)state;
+    weft_scenario *sc = parse_ok("listen nosuch on localhost:1\n");
+    weft_run_result r;
+    assert_int_equal(weft_scenario_run(sc, reg, NULL, &r), WEFT_ENOTFOUND);
+    weft_run_result_clear(&r);
+    assert_int_equal(weft_scenario_run(NULL, reg, NULL, &r), WEFT_EINVAL);
+    assert_int_equal(weft_scenario_run(sc, NULL, NULL, &r), WEFT_EINVAL);
+    /* The given choice source is consumed even on error. */
+    weft_run_options o;
+    weft_run_options_init(&o);
+    o.choices = weft_choice_seeded(3);
+    assert_int_equal(weft_scenario_run(sc, reg, &o, &r), WEFT_ENOTFOUND);
+    weft_scenario_free(sc);
+    weft_run_result_clear(NULL);
+}
+
+/* -------------------------------------------------------- determinism */
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    *len = fread(buf, 1, (size_t)n, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static weft_scenario *load(const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "scenarios/%s", name);
+    weft_diags d;
+    weft_diags_init(&d);
+    weft_scenario *sc = NULL;
+    int rc = weft_scenario_load(path, &sc, &d);
+    if (rc != WEFT_OK)
+        weft_diags_write(&d, stderr);
+    assert_int_equal(rc, WEFT_OK);
+    assert_int_equal(weft_scenario_check(sc, reg, &d), WEFT_OK);
+    weft_diags_clear(&d);
+    return sc;
+}
+
+static void test_determinism(void **state)
+{
+    (void)state;
+    weft_scenario *sc = load("smtp_many.scn");
+    uint64_t hashes[20];
+    for (uint64_t seed = 0; seed < 20; seed++) {
+        weft_run_options o;
+        weft_run_options_init(&o);
+        o.seed = seed;
+        o.use_seed = true;
+        weft_run_result a, b;
+        assert_int_equal(weft_scenario_run(sc, reg, &o, &a), WEFT_OK);
+        assert_int_equal(weft_scenario_run(sc, reg, &o, &b), WEFT_OK);
+        assert_true(a.passed);
+        assert_int_equal(a.trace_hash, b.trace_hash);
+        assert_int_equal(a.events, b.events);
+        assert_int_equal(a.elapsed_ns, b.elapsed_ns);
+        assert_int_equal(a.nchoices, b.nchoices);
+        assert_true(a.nchoices > 0);
+        assert_memory_equal(a.choices, b.choices, a.nchoices * sizeof *a.choices);
+        assert_int_equal(a.seed, seed);
+        hashes[seed] = a.trace_hash;
+        /* Replaying the recorded choices reproduces the run. */
+        weft_run_options ro;
+        weft_run_options_init(&ro);
+        ro.choices = weft_choice_replay(a.choices, a.nchoices);
+        weft_run_result c;
+        assert_int_equal(weft_scenario_run(sc, reg, &ro, &c), WEFT_OK);
+        assert_int_equal(c.trace_hash, a.trace_hash);
+        weft_run_result_clear(&a);
+        weft_run_result_clear(&b);
+        weft_run_result_clear(&c);
+    }
+    /* Different seeds explore different runs. */
+    size_t distinct = 0;
+    for (size_t i = 0; i < 20; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i; j++)
+            seen = seen || hashes[j] == hashes[i];
+        distinct += !seen;
+    }
+    assert_true(distinct >= 18);
+    /* The scenario's own seed is used when none is given. */
+    weft_run_result r;
+    assert_int_equal(weft_scenario_run(sc, reg, NULL, &r), WEFT_OK);
+    assert_int_equal(r.seed, 1000);
+    weft_run_result_clear(&r);
+    weft_scenario_free(sc);
+}
+
+typedef struct sink_buf {
+    char text[1 << 16];
+    size_t len;
+    size_t lines;
+} sink_buf;
+
+static void sink(const char *line, size_t len, void *ctx)
+{
+    sink_buf *b = ctx;
+    b->lines++;
+    if (b->len + len + 1 < sizeof b->text) {
+        memcpy(b->text + b->len, line, len);
+        b->len += len;
+        b->text[b->len++] = '\n';
+    }
+}
+
+static void test_trace(void **state)
+{
+    (void)state;
+    weft_scenario *sc = load("hello_twisted.scn");
+    static sink_buf sb;
+    memset(&sb, 0, sizeof sb);
+    weft_run_options o;
+    weft_run_options_init(&o);
+    o.keep_trace = true;
+    o.sink = sink;
+    o.sink_ctx = &sb;
+    weft_run_result r;
+    assert_int_equal(weft_scenario_run(sc, reg, &o, &r), WEFT_OK);
+    assert_true(r.passed);
+    assert_non_null(r.trace_text);
+    assert_int_equal(r.trace_len, sb.len);
+    assert_memory_equal(r.trace_text, sb.text, sb.len);
+    assert_non_null(strstr(r.trace_text, "scn.start hello twisted\n"));
+    assert_non_null(strstr(r.trace_text, "net.listen host=server port=2000"));
+    assert_non_null(strstr(r.trace_text, "scn.end passed\n"));
+    /* The hash does not depend on whether text is kept. */
+    weft_run_result q;
+    assert_int_equal(weft_scenario_run(sc, reg, NULL, &q), WEFT_OK);
+    assert_int_equal(q.trace_hash, r.trace_hash);
+    assert_null(q.trace_text);
+    weft_run_result_clear(&q);
+    weft_run_result_clear(&r);
+    weft_scenario_free(sc);
+}
+
+/* Every bundled scenario passes for a sweep of seeds. */
+static void test_bundled_sweep(void **state)
+{
+    (void)state;
+    DIR *dir = opendir("scenarios");
+    assert_non_null(dir);
+    char *names[64];
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL && n < 64) {
+        size_t l = strlen(de->d_name);
+        if (l > 4 && strcmp(de->d_name + l - 4, ".scn") == 0)
+            names[n++] = strdup(de->d_name);
+    }
+    closedir(dir);
+    assert_true(n >= 11);
+    const char *seeds_env = getenv("WEFT_SWEEP_SEEDS");
+    uint64_t seeds = seeds_env ? strtoull(seeds_env, NULL, 10) : 300;
+    for (size_t i = 0; i < n; i++) {
+        weft_scenario *sc = load(names[i]);
+        for (uint64_t s = 0; s < seeds; s++) {
+            weft_run_options o;
+            weft_run_options_init(&o);
+            o.seed = s;
+            o.use_seed = true;
+            weft_run_result r;
+            assert_int_equal(weft_scenario_run(sc, reg, &o, &r), WEFT_OK);
+            if (!r.passed)
+                print_error("%s seed %llu: %s\n", names[i], (unsigned long long)s, r.verdict);
+            assert_true(r.passed);
+            weft_run_result_clear(&r);
+        }
+        weft_scenario_free(sc);
+        free(names[i]);
+    }
+    (void)read_file;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bytes),
+        cmocka_unit_test(test_lines),
+        cmocka_unit_test(test_nothing),
+        cmocka_unit_test(test_connection_states),
+        cmocka_unit_test(test_peer_misuse),
+        cmocka_unit_test(test_deferred_values),
+        cmocka_unit_test(test_deferred_failures),
+        cmocka_unit_test(test_pending),
+        cmocka_unit_test(test_handlers_and_order),
+        cmocka_unit_test(test_lists_and_gathers),
+        cmocka_unit_test(test_time_statements),
+        cmocka_unit_test(test_faults),
+        cmocka_unit_test(test_fired_twice),
+        cmocka_unit_test(test_write_after_close),
+        cmocka_unit_test(test_unhandled),
+        cmocka_unit_test(test_liveness),
+        cmocka_unit_test(test_runaway),
+        cmocka_unit_test(test_actions),
+        cmocka_unit_test(test_run_errors),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_trace),
+        cmocka_unit_test(test_bundled_sweep),
+    };
+    return cmocka_run_group_tests_name("scenario_run", tests, setup, teardown);
+}
