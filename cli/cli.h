@@ -43,7 +43,11 @@ enum {
     CLI_OPT_MAX_TIME = 1u << 9,
     CLI_OPT_TAIL = 1u << 10,
     CLI_OPT_QUIET = 1u << 11,
+    CLI_OPT_BYTES = 1u << 12,
 };
+
+/* Largest --bytes file read (a fuzzer input). */
+#define CLI_BYTES_MAX (16u * 1024u * 1024u)
 
 typedef struct cli_opts {
     const char *cmd; /* subcommand name, for messages */
@@ -63,6 +67,7 @@ typedef struct cli_opts {
     bool quiet;
     const char *save_choices; /* file to write the recorded choices to */
     const char *choices;      /* replay/trace: choice file to replay */
+    const char *bytes;        /* replay/trace: raw bytes as the choice source */
     bool has_max_events;
     uint64_t max_events;
     bool has_max_time;
@@ -115,15 +120,19 @@ void cli_session_close(cli_session *s);
  * N"); the run then carries that seed too, so its trace (which names the seed)
  * and hash are those of the original run. */
 typedef struct cli_source {
-    bool from_file;
+    bool from_file;  /* --choices or --bytes */
+    bool from_bytes; /* --bytes: the file is raw bytes (weft_choice_bytes) */
     uint64_t seed;
     bool seed_known; /* from_file: the file named its seed */
     const char *choices_path;
     uint32_t *values; /* loaded choice file (weft_free) */
     size_t nvalues;
+    uint8_t *bytes; /* loaded --bytes file (free) */
+    size_t nbytes;
 } cli_source;
 
-/* Load o->choices into src (prints its error). CLI_EXIT_PASS or USAGE. */
+/* Load o->choices or o->bytes into src (prints its error). CLI_EXIT_PASS or
+ * USAGE. */
 int cli_source_load(const cli_opts *o, const weft_scenario *sc, cli_source *src);
 void cli_source_clear(cli_source *src);
 

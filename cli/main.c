@@ -27,6 +27,7 @@ static const cli_option options[] = {
     {"check-determinism", CLI_OPT_CHECK_DET, false},
     {"save-choices", CLI_OPT_SAVE_CHOICES, true},
     {"choices", CLI_OPT_CHOICES, true},
+    {"bytes", CLI_OPT_BYTES, true},
     {"load", CLI_OPT_LOAD, true},
     {"max-events", CLI_OPT_MAX_EVENTS, true},
     {"max-time", CLI_OPT_MAX_TIME, true},
@@ -94,7 +95,7 @@ static const cli_command commands[] = {
          CLI_OPT_SAVE_CHOICES | CLI_OPT_TAIL | CLI_OPT_QUIET | COMMON_RUN_OPTS,
      1, 1, cli_cmd_explore},
     {"replay", "reproduce one run with its full trace",
-     "usage: weft replay FILE [--seed S | --choices F] [options]\n"
+     "usage: weft replay FILE [--seed S | --choices F | --bytes F] [options]\n"
      "\n"
      "Reproduce one run exactly, from a seed (default: the scenario's) or from a\n"
      "choice file written by --save-choices, and print its full trace, then its\n"
@@ -102,23 +103,26 @@ static const cli_command commands[] = {
      "\n"
      "  --seed S              the seed of the run\n"
      "  --choices F           replay the recorded choices in F instead\n"
+     "  --bytes F             take every choice from the raw bytes of F (a fuzzer\n"
+     "                        input: one byte per choice below 256, else four)\n"
      "  --save-choices F      if the run fails, write its recorded choices to F\n" COMMON_HELP
      "\n"
      "Exit status: 0 the run passed, 1 it failed, 2 bad usage or parse error.\n",
-     CLI_OPT_SEED | CLI_OPT_CHOICES | CLI_OPT_SAVE_CHOICES | COMMON_RUN_OPTS, 1, 1,
-     cli_cmd_replay},
+     CLI_OPT_SEED | CLI_OPT_CHOICES | CLI_OPT_BYTES | CLI_OPT_SAVE_CHOICES | COMMON_RUN_OPTS, 1,
+     1, cli_cmd_replay},
     {"trace", "print the trace of one run",
-     "usage: weft trace FILE [--seed S | --choices F] [options]\n"
+     "usage: weft trace FILE [--seed S | --choices F | --bytes F] [options]\n"
      "\n"
      "Print the trace of one run on standard output, one line per event:\n"
      "  <virtual time> <kind> <detail>\n"
      "The verdict line goes to standard error.\n"
      "\n"
      "  --seed S              the seed of the run (default: the scenario's)\n"
-     "  --choices F           replay the recorded choices in F instead\n" COMMON_HELP
+     "  --choices F           replay the recorded choices in F instead\n"
+     "  --bytes F             take every choice from the raw bytes of F\n" COMMON_HELP
      "\n"
      "Exit status: 0 the run passed, 1 it failed, 2 bad usage or parse error.\n",
-     CLI_OPT_SEED | CLI_OPT_CHOICES | COMMON_RUN_OPTS, 1, 1, cli_cmd_trace},
+     CLI_OPT_SEED | CLI_OPT_CHOICES | CLI_OPT_BYTES | COMMON_RUN_OPTS, 1, 1, cli_cmd_trace},
     {"list", "list the protocols and actions of the registry",
      "usage: weft list [--load PLUGIN.so]...\n"
      "\n"
@@ -197,6 +201,11 @@ static int apply_option(const cli_command *cmd, const cli_option *opt, const cha
         if (*value == '\0')
             return cli_usage_error(cmd->name, "--choices: empty file name");
         o->choices = value;
+        break;
+    case CLI_OPT_BYTES:
+        if (*value == '\0')
+            return cli_usage_error(cmd->name, "--bytes: empty file name");
+        o->bytes = value;
         break;
     case CLI_OPT_LOAD:
         if (*value == '\0')
@@ -278,8 +287,8 @@ static int parse_args(const cli_command *cmd, int argc, char **argv, int first, 
         return cmd->files_max == 0
                    ? cli_usage_error(cmd->name, "takes no FILE, got '%s'", o->files[0])
                    : cli_usage_error(cmd->name, "takes one scenario FILE, got %zu", o->nfiles);
-    if (o->has_seed && o->choices != NULL)
-        return cli_usage_error(cmd->name, "--seed and --choices exclude each other");
+    if ((o->has_seed ? 1 : 0) + (o->choices ? 1 : 0) + (o->bytes ? 1 : 0) > 1)
+        return cli_usage_error(cmd->name, "--seed, --choices and --bytes exclude each other");
     return CLI_EXIT_PASS;
 }
 

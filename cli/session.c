@@ -107,10 +107,43 @@ static bool seed_hint(FILE *f, uint64_t *seed)
     return found;
 }
 
+/* A fuzzer's input: every byte is choice material (weft_choice_bytes). */
+static int load_bytes(const cli_opts *o, cli_source *src)
+{
+    FILE *f = fopen(o->bytes, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "weft %s: --bytes %s: cannot open\n", o->cmd, o->bytes);
+        return CLI_EXIT_USAGE;
+    }
+    src->bytes = malloc(CLI_BYTES_MAX);
+    if (src->bytes == NULL) {
+        fclose(f);
+        fprintf(stderr, "weft %s: out of memory\n", o->cmd);
+        return CLI_EXIT_USAGE;
+    }
+    src->nbytes = fread(src->bytes, 1, CLI_BYTES_MAX, f);
+    bool too_big = src->nbytes == CLI_BYTES_MAX && fgetc(f) != EOF;
+    bool bad = ferror(f) != 0;
+    fclose(f);
+    if (bad || too_big) {
+        fprintf(stderr, "weft %s: --bytes %s: %s\n", o->cmd, o->bytes,
+                bad ? "read error" : "larger than 16 MiB");
+        free(src->bytes);
+        src->bytes = NULL;
+        return CLI_EXIT_USAGE;
+    }
+    src->from_file = true;
+    src->from_bytes = true;
+    src->choices_path = o->bytes;
+    return CLI_EXIT_PASS;
+}
+
 int cli_source_load(const cli_opts *o, const weft_scenario *sc, cli_source *src)
 {
     memset(src, 0, sizeof *src);
     src->seed = o->has_seed ? o->seed : weft_scenario_seed(sc);
+    if (o->bytes != NULL)
+        return load_bytes(o, src);
     if (o->choices == NULL)
         return CLI_EXIT_PASS;
     FILE *f = fopen(o->choices, "r");
@@ -135,6 +168,7 @@ int cli_source_load(const cli_opts *o, const weft_scenario *sc, cli_source *src)
 void cli_source_clear(cli_source *src)
 {
     weft_free(src->values);
+    free(src->bytes);
     memset(src, 0, sizeof *src);
 }
 
@@ -227,7 +261,11 @@ int cli_run(const cli_opts *o, const cli_session *s, size_t index, const cli_sou
         ro.seed = src->seed;
         ro.use_seed = true;
     }
-    if (src->from_file) {
+    if (src->from_bytes) {
+        ro.choices = weft_choice_bytes(src->bytes, src->nbytes);
+        if (ro.choices == NULL)
+            return WEFT_ENOMEM;
+    } else if (src->from_file) {
         ro.choices = weft_choice_replay(src->values, src->nvalues);
         if (ro.choices == NULL)
             return WEFT_ENOMEM;
@@ -255,7 +293,7 @@ int cli_run(const cli_opts *o, const cli_session *s, size_t index, const cli_sou
 static void print_source(FILE *out, const cli_source *src)
 {
     if (src->from_file)
-        fprintf(out, "choices=%s", src->choices_path);
+        fprintf(out, "%s=%s", src->from_bytes ? "bytes" : "choices", src->choices_path);
     else
         fprintf(out, "seed=%llu", (unsigned long long)src->seed);
 }
@@ -282,7 +320,7 @@ void cli_print_replay_command(FILE *out, const cli_opts *o, const char *file,
     if (o->has_max_time)
         fprintf(out, " --max-time %lldns", (long long)o->max_time_ns);
     if (src->from_file)
-        fprintf(out, " --choices %s\n", src->choices_path);
+        fprintf(out, " --%s %s\n", src->from_bytes ? "bytes" : "choices", src->choices_path);
     else
         fprintf(out, " --seed %llu\n", (unsigned long long)src->seed);
 }
@@ -355,6 +393,7 @@ void cli_print_saved(FILE *out, const cli_opts *o, const char *file, const cli_s
 {
     cli_source saved = *src;
     saved.from_file = true;
+    saved.from_bytes = false;
     saved.choices_path = o->save_choices;
     fprintf(out, "choices saved to %s: ", o->save_choices);
     cli_print_replay_command(out, o, file, &saved);

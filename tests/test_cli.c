@@ -677,6 +677,52 @@ static void replay_reproduces_run(void **state)
     proc_free(&p);
 }
 
+/* A fuzzer's input as the choice source: in the race, the one choice of
+ * order takes one byte (value % 2). */
+static void replay_from_raw_bytes(void **state)
+{
+    (void)state;
+    const char *race = write_file("race.scn", scn_race);
+    const char *zero = write_file("zero.bin", "\x02");
+    const char *one = write_file("one.bin", "\x03");
+    proc p;
+    run_weft(&p, "replay", race, "--bytes", zero);
+    expect_status(&p, 0);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "PASS %s bytes=%s ", race, zero);
+    expect_contains("stdout", p.out, want);
+    proc_free(&p);
+
+    char choices[PATH_MAX + 32];
+    snprintf(choices, sizeof choices, "%s/bytes.choices", tmp_dir);
+    run_weft(&p, "replay", race, "--bytes", one, "--save-choices", choices);
+    expect_status(&p, 1);
+    expect_contains("stdout", p.out, "expected order");
+    char h[32], h2[32];
+    assert_true(field(strstr(p.out, "FAIL "), "hash=", h, sizeof h));
+    proc_free(&p);
+    /* Converted to a choice file, the bytes replay the same run. */
+    char *saved = read_all(choices);
+    expect_contains("choice file", saved, "1/2 order");
+    assert_null(strstr(saved, "# seed"));
+    free(saved);
+    run_weft(&p, "replay", race, "--choices", choices);
+    expect_status(&p, 1);
+    assert_true(field(strstr(p.out, "FAIL "), "hash=", h2, sizeof h2));
+    assert_string_equal(h, h2);
+    proc_free(&p);
+
+    run_weft(&p, "trace", race, "--bytes", one, "--seed", "3");
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "exclude each other");
+    proc_free(&p);
+    snprintf(want, sizeof want, "%s/no-such.bin", tmp_dir);
+    run_weft(&p, "trace", race, "--bytes", want);
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "no-such.bin");
+    proc_free(&p);
+}
+
 static void explore_finds_and_passes(void **state)
 {
     (void)state;
@@ -989,6 +1035,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(run_pass_and_fail),
         cmocka_unit_test(seeds_and_caps),
         cmocka_unit_test(replay_reproduces_run),
+        cmocka_unit_test(replay_from_raw_bytes),
         cmocka_unit_test(explore_finds_and_passes),
         cmocka_unit_test(check_determinism),
     };
