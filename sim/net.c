@@ -83,7 +83,6 @@ typedef struct net_side {
     weft_protocol *proto;
     uint32_t host;
     uint8_t idx; /* 0 client, 1 server */
-    weft_address self, peer;
     net_pipe out; /* what this side wrote, towards the peer */
     weft_producer producer;
     weft_call *notify_ev;
@@ -104,6 +103,7 @@ typedef struct net_connector net_connector;
 
 struct net_conn {
     net_side side[2];
+    weft_address addr[2]; /* the client's and the server's end */
     weft_simnet *n;
     uint64_t id;
     net_conn *prev, *next;
@@ -204,6 +204,16 @@ static net_side *peer_of(net_side *s)
     return &s->conn->side[1 - s->idx];
 }
 
+static const weft_address *self_addr(const net_side *s)
+{
+    return &s->conn->addr[s->idx];
+}
+
+static const weft_address *peer_addr(const net_side *s)
+{
+    return &s->conn->addr[1 - s->idx];
+}
+
 static const char *dir_name(const net_side *s)
 {
     return s->idx == 0 ? "c>s" : "s>c";
@@ -283,6 +293,59 @@ static int64_t pick_latency(weft_simnet *n)
     int64_t step = range / (int64_t)(UINT32_MAX - 1) + 1;
     int64_t off = (int64_t)v * step;
     return lo + (off > range ? range : off);
+}
+
+/* How many of span queued bytes the next delivery carries (max_chunk set).
+ * When the whole span fits, first a yes/no question (split it?), then where;
+ * when it does not fit, the size up to max_chunk. Value 0 is always the
+ * largest delivery, and a question with one answer is not asked. */
+static size_t split_size(weft_simnet *n, size_t span)
+{
+    size_t max = n->cfg.max_chunk;
+    if (max > UINT32_MAX)
+        max = UINT32_MAX;
+    if (span <= 1)
+        return span;
+    if (span <= max) {
+        if (weft__sim_choose(n->sim, 2, "net.split") == 0)
+            return span;
+        return 1 + weft__sim_choose(n->sim, (uint32_t)(span - 1), "net.chunk");
+    }
+    return max - weft__sim_choose(n->sim, (uint32_t)max, "net.chunk");
+}
+
+/* Decimal digits of v at p; returns the end. */
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    int k = 0;
+    do {
+        tmp[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (k)
+        *p++ = tmp[--k];
+    return p;
+}
+
+static char *put_str(char *p, const char *s)
+{
+    while (*s)
+        *p++ = *s++;
+    return p;
+}
+
+/* The delivery note, formatted by hand: it is written once per delivery,
+ * and the trace hash covers its text whether or not text is kept. */
+static void trace_delivery(weft_simnet *n, const net_side *s, size_t bytes)
+{
+    char line[96];
+    char *p = put_str(line, "conn=");
+    p = put_u64(p, s->conn->id);
+    p = put_str(p, s->idx == 0 ? " dir=c>s bytes=" : " dir=s>c bytes=");
+    p = put_u64(p, bytes);
+    *p = '\0';
+    weft_sim_trace(n->sim, "net.deliver", "%s", line);
 }
 
 /* A rate draw: only asked when the rate is not zero. */
@@ -421,15 +484,7 @@ static void pipe_schedule(net_side *s)
             joined = weft__sim_choose(n->sim, joinable, "net.coalesce");
         for (uint32_t i = 1; i <= joined; i++)
             span += rec_at(p, i)->len;
-        bytes = span;
-        if (n->cfg.max_chunk) {
-            size_t lim = span < n->cfg.max_chunk ? span : n->cfg.max_chunk;
-            if (lim > UINT32_MAX)
-                lim = UINT32_MAX;
-            bytes = lim;
-            if (lim > 1)
-                bytes = lim - weft__sim_choose(n->sim, (uint32_t)lim, "net.chunk");
-        }
+        bytes = n->cfg.max_chunk ? split_size(n, span) : span;
         /* Bytes cannot arrive before the write that carries the last of them. */
         size_t covered = r->len;
         for (uint32_t i = 1; covered < bytes; i++) {
@@ -638,7 +693,7 @@ static void client_open(net_conn *c)
         return;
     }
     weft_factory *f = cn->base.factory;
-    weft_protocol *p = f->build_protocol(f, &s->peer);
+    weft_protocol *p = f->build_protocol(f, peer_addr(s));
     if (!p) {
         /* Refused by the client factory: close our end cleanly. */
         c->connector = NULL;
@@ -749,8 +804,7 @@ static void pipe_fire(void *ctx)
             if (h->len == 0)
                 rec_pop(p);
         }
-        weft_sim_trace(n->sim, "net.deliver", "conn=%llu dir=%s bytes=%zu",
-                       (unsigned long long)c->id, dir_name(s), bytes);
+        trace_delivery(n, s, bytes);
         if (s->has_producer && s->producer_paused && p->len < WEFT_TRANSPORT_LOW_WATER &&
             !s->lost)
             notify(s, NOTIFY_RESUME);
@@ -946,12 +1000,12 @@ static int tr_unregister_producer(weft_transport *t)
 
 static const weft_address *tr_peer(weft_transport *t)
 {
-    return &side_of(t)->peer;
+    return peer_addr(side_of(t));
 }
 
 static const weft_address *tr_host(weft_transport *t)
 {
-    return &side_of(t)->self;
+    return self_addr(side_of(t));
 }
 
 static size_t tr_buffered(weft_transport *t)
@@ -1195,10 +1249,8 @@ static net_conn *conn_new(weft_simnet *n, uint32_t client_host, uint32_t server_
     }
     c->side[0].host = client_host;
     c->side[1].host = server_host;
-    set_address(&c->side[0].self, host_name(n, client_host), client_port);
-    set_address(&c->side[0].peer, host_name(n, server_host), server_port);
-    c->side[1].self = c->side[0].peer;
-    c->side[1].peer = c->side[0].self;
+    set_address(&c->addr[0], host_name(n, client_host), client_port);
+    set_address(&c->addr[1], host_name(n, server_host), server_port);
     NET_LIST_APPEND(&n->conns_head, &n->conns_tail, c);
     n->conns_live++;
     return c;
@@ -1240,11 +1292,11 @@ static void on_syn(void *ctx)
     cn->conn = c;
     net_side *s = &c->side[1];
     weft_sim_trace(n->sim, "net.accept", "conn=%llu %s:%u>%s:%u", (unsigned long long)c->id,
-                   c->side[0].self.host, (unsigned)c->side[0].self.port, s->self.host,
+                   c->addr[0].host, (unsigned)c->addr[0].port, c->addr[1].host,
                    (unsigned)port);
     c->busy++;
     weft_factory *f = l->base.factory;
-    weft_protocol *p = f->build_protocol(f, &s->peer);
+    weft_protocol *p = f->build_protocol(f, peer_addr(s));
     if (side_push(s, REC_OPEN)) {
         /* No room for the answer: the connect times out; drop the
          * connection. */

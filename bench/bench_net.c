@@ -1,0 +1,322 @@
+/* bench_net: the simulated network's throughput and footprint.
+ *
+ *   net_pingpong_1conn       one-way messages per wall second, one connection
+ *   net_pingpong_10k         the same over 10,000 connections at once
+ *   net_idle_pair_bytes      heap bytes per idle connection pair (both sides,
+ *                            the connector, allocator overhead included)
+ *   net_heartbeat_speedup    virtual seconds per wall second: 1,000 clients,
+ *                            a heartbeat each virtual second, one virtual hour
+ *
+ * Latency (1-20 us) and chunking (max_chunk 64, coalescing on: each delivery
+ * may be split, down to one byte) are on for the throughput runs. Choices come
+ * from a seeded source with recording off. Messages are 32 bytes; a message
+ * counts when its last byte is received. Wall time is read here, in the
+ * benchmark, never in the library.
+ */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "weft/reactor.h"
+#include "weft/sim.h"
+
+#define MSG_BYTES 32u
+#ifndef BENCH_ROUNDS_1
+#define BENCH_ROUNDS_1 1000000
+#endif
+
+typedef struct bench bench;
+
+typedef struct pp {
+    weft_protocol base;
+    bench *b;
+    uint32_t got;
+    uint64_t rounds_left;
+} pp;
+
+struct bench {
+    weft_sim *sim;
+    weft_reactor *r;
+    weft_factory server_f, client_f;
+    pp *protos;
+    size_t nprotos, cap;
+    uint64_t messages;
+    uint64_t rounds;
+    pp **clients;
+    size_t nclients;
+};
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const uint8_t g_msg[MSG_BYTES] = "0123456789abcdef0123456789abcdef";
+
+static void pp_made(weft_protocol *p)
+{
+    (void)p;
+}
+
+static void server_data(weft_protocol *bp, const uint8_t *d, size_t n)
+{
+    pp *p = (pp *)bp;
+    (void)d;
+    p->got += (uint32_t)n;
+    while (p->got >= MSG_BYTES) {
+        p->got -= MSG_BYTES;
+        p->b->messages++;
+        weft_transport_write(bp->transport, g_msg, MSG_BYTES);
+    }
+}
+
+static void client_data(weft_protocol *bp, const uint8_t *d, size_t n)
+{
+    pp *p = (pp *)bp;
+    (void)d;
+    p->got += (uint32_t)n;
+    while (p->got >= MSG_BYTES) {
+        p->got -= MSG_BYTES;
+        p->b->messages++;
+        if (p->rounds_left) {
+            p->rounds_left--;
+            weft_transport_write(bp->transport, g_msg, MSG_BYTES);
+        }
+    }
+}
+
+static void pp_lost(weft_protocol *p, const weft_failure *reason)
+{
+    (void)p, (void)reason;
+}
+
+static const weft_protocol_ops server_ops = {
+    .connection_made = pp_made,
+    .data_received = server_data,
+    .connection_lost = pp_lost,
+};
+
+static void client_made(weft_protocol *bp)
+{
+    pp *p = (pp *)bp;
+    bench *b = p->b;
+    p->rounds_left = b->rounds;
+    if (b->nclients < b->cap)
+        b->clients[b->nclients++] = p;
+}
+
+static const weft_protocol_ops client_ops = {
+    .connection_made = client_made,
+    .data_received = client_data,
+    .connection_lost = pp_lost,
+};
+
+static weft_protocol *build(weft_factory *f, const weft_address *peer)
+{
+    bench *b = f->ctx;
+    (void)peer;
+    if (b->nprotos == b->cap * 2)
+        return NULL;
+    pp *p = &b->protos[b->nprotos++];
+    memset(p, 0, sizeof *p);
+    p->b = b;
+    p->base.ops = f == &b->server_f ? &server_ops : &client_ops;
+    return &p->base;
+}
+
+/* A simulator with hosts "server" and "client", a listener, and room for
+ * conns connections' protocols (allocated here, before any measurement). */
+static bench *bench_new(size_t conns, const weft_net_config *net)
+{
+    bench *b = calloc(1, sizeof *b);
+    b->cap = conns;
+    b->protos = calloc(conns * 2, sizeof *b->protos);
+    b->clients = calloc(conns, sizeof *b->clients);
+    if (!b || !b->protos || !b->clients)
+        return NULL;
+    weft_sim_config cfg;
+    weft_sim_config_default(&cfg);
+    cfg.net = *net;
+    weft_choice *c = weft_choice_seeded(1);
+    weft_choice_record(c, false);
+    b->sim = weft_sim_new(&cfg, c);
+    if (!b->sim)
+        return NULL;
+    b->r = weft_sim_reactor(b->sim);
+    b->server_f.build_protocol = build;
+    b->server_f.ctx = b;
+    b->client_f.build_protocol = build;
+    b->client_f.ctx = b;
+    weft_sim_add_host(b->sim, "server");
+    weft_sim_add_host(b->sim, "client");
+    weft_sim_set_current_host(b->sim, "server");
+    if (weft_listen(b->r, "tcp:7000", &b->server_f, NULL) != WEFT_OK)
+        return NULL;
+    return b;
+}
+
+static int bench_connect(bench *b, size_t conns)
+{
+    weft_sim_set_current_host(b->sim, "client");
+    for (size_t i = 0; i < conns; i++)
+        if (weft_connect_factory(b->r, "tcp:server:7000", &b->client_f, NULL) != WEFT_OK)
+            return -1;
+    if (weft_sim_run_until_quiet(b->sim) != WEFT_OK || b->nclients != conns)
+        return -1;
+    return 0;
+}
+
+static void bench_free(bench *b)
+{
+    weft_sim_free(b->sim);
+    free(b->protos);
+    free(b->clients);
+    free(b);
+}
+
+static weft_net_config chunky_net(void)
+{
+    weft_net_config n;
+    memset(&n, 0, sizeof n);
+    n.latency_min_ns = 1 * WEFT_NS_PER_US;
+    n.latency_max_ns = 20 * WEFT_NS_PER_US;
+    n.max_chunk = 64; /* any delivery may be split, down to 1 byte */
+    n.coalesce = true;
+    n.connect_timeout_ns = 30 * WEFT_NS_PER_S;
+    return n;
+}
+
+static int pingpong(size_t conns, uint64_t rounds, double *msgs_per_s, double *deliveries_per_msg)
+{
+    weft_net_config n = chunky_net();
+    bench *b = bench_new(conns, &n);
+    if (!b || bench_connect(b, conns))
+        return -1;
+    for (size_t i = 0; i < b->nclients; i++)
+        b->clients[i]->rounds_left = rounds - 1;
+    uint64_t ev0 = weft_sim_events(b->sim);
+    double t0 = wall_s();
+    for (size_t i = 0; i < b->nclients; i++)
+        weft_transport_write(b->clients[i]->base.transport, g_msg, MSG_BYTES);
+    if (weft_sim_run_until_quiet(b->sim) != WEFT_OK)
+        return -1;
+    double dt = wall_s() - t0;
+    uint64_t want = (uint64_t)conns * rounds * 2;
+    if (b->messages != want) {
+        fprintf(stderr, "bench_net: %llu messages, expected %llu\n",
+                (unsigned long long)b->messages, (unsigned long long)want);
+        return -1;
+    }
+    *msgs_per_s = (double)b->messages / dt;
+    *deliveries_per_msg = (double)(weft_sim_events(b->sim) - ev0) / (double)b->messages;
+    bench_free(b);
+    return 0;
+}
+
+static int idle_pair_bytes(size_t conns, double *bytes)
+{
+    weft_net_config n;
+    memset(&n, 0, sizeof n);
+    n.latency_min_ns = n.latency_max_ns = 10 * WEFT_NS_PER_US;
+    bench *b = bench_new(conns + 1, &n);
+    if (!b)
+        return -1;
+    /* Warm the simulator's own tables (labels, queue) with one connection. */
+    size_t before;
+    {
+        if (bench_connect(b, 1))
+            return -1;
+        struct mallinfo2 mi = mallinfo2();
+        before = mi.uordblks;
+    }
+    b->nclients = 0;
+    if (bench_connect(b, conns))
+        return -1;
+    /* Idle: every connect finished, no event pending. */
+    if (weft_sim_pending(b->sim) != 0)
+        return -1;
+    struct mallinfo2 mi = mallinfo2();
+    *bytes = (double)(mi.uordblks - before) / (double)conns;
+    bench_free(b);
+    return 0;
+}
+
+/* Heartbeats: each client writes MSG_BYTES every virtual second from its
+ * own delayed call; the server acknowledges each with MSG_BYTES back. */
+typedef struct hb {
+    weft_reactor *r;
+    weft_transport *t;
+    weft_time_ns end_ns;
+} hb;
+
+static void beat_loop(void *ctx)
+{
+    hb *h = ctx;
+    weft_transport_write(h->t, g_msg, MSG_BYTES);
+    if (weft_now(h->r) + WEFT_NS_PER_S <= h->end_ns) {
+        weft_call *c = weft_call_later(h->r, WEFT_NS_PER_S, beat_loop, h);
+        weft_call_release(c);
+    }
+}
+
+static int heartbeats(size_t clients, int64_t hour_ns, double *speedup, uint64_t *beats)
+{
+    weft_net_config n = chunky_net();
+    n.latency_min_ns = 1 * WEFT_NS_PER_MS;
+    n.latency_max_ns = 5 * WEFT_NS_PER_MS;
+    n.max_chunk = 64;
+    bench *b = bench_new(clients, &n);
+    if (!b || bench_connect(b, clients))
+        return -1;
+    hb *hs = calloc(clients, sizeof *hs);
+    if (!hs)
+        return -1;
+    weft_time_ns start = weft_now(b->r);
+    /* Spread the clients over the first second, each on its own host's
+     * clock: its calls belong to the client host. */
+    weft_sim_set_current_host(b->sim, "client");
+    for (size_t i = 0; i < clients; i++) {
+        hs[i].r = b->r;
+        hs[i].t = b->clients[i]->base.transport;
+        hs[i].end_ns = start + hour_ns;
+        weft_call *c = weft_call_later(b->r, (int64_t)(i * (WEFT_NS_PER_S / clients)),
+                                       beat_loop, &hs[i]);
+        weft_call_release(c);
+    }
+    double t0 = wall_s();
+    if (weft_sim_run_until_quiet(b->sim) != WEFT_OK)
+        return -1;
+    double dt = wall_s() - t0;
+    double virt_s = (double)(weft_now(b->r) - start) / 1e9;
+    *speedup = virt_s / dt;
+    *beats = b->messages;
+    free(hs);
+    bench_free(b);
+    return 0;
+}
+
+int main(void)
+{
+    double rate, per, bytes, speedup;
+    uint64_t beats;
+    if (pingpong(1, BENCH_ROUNDS_1, &rate, &per))
+        return 1;
+    printf("bench: net_pingpong_1conn %.0f msg/s\n", rate);
+    printf("bench: net_pingpong_1conn_events_per_msg %.2f events\n", per);
+    if (pingpong(10000, 100, &rate, &per))
+        return 1;
+    printf("bench: net_pingpong_10k %.0f msg/s\n", rate);
+    printf("bench: net_pingpong_10k_events_per_msg %.2f events\n", per);
+    if (idle_pair_bytes(10000, &bytes))
+        return 1;
+    printf("bench: net_idle_pair_bytes %.0f bytes\n", bytes);
+    if (heartbeats(1000, 3600 * WEFT_NS_PER_S, &speedup, &beats))
+        return 1;
+    printf("bench: net_heartbeat_speedup %.0f virtual_s/wall_s\n", speedup);
+    printf("bench: net_heartbeat_messages %llu messages\n", (unsigned long long)beats);
+    return 0;
+}
