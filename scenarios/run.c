@@ -1001,7 +1001,7 @@ static int check(run *R, const scn_stmt *st, char *got, size_t gotlen)
 {
     int e = st->subj;
     const scn_entity *ent = &R->sc->ents[e];
-    char a[GOT_MAX];
+    char a[GOT_MAX / 2]; /* leaves room in got for the words around it */
     got[0] = '\0';
     if (ent->kind == SCN_ENT_PEER || ent->kind == SCN_ENT_CLIENT) {
         ctrack *ct = track_of(R, e);
