@@ -21,6 +21,7 @@
 #define CLI_EXIT_PASS 0  /* every scenario passed */
 #define CLI_EXIT_FAIL 1  /* a scenario failed (or a determinism check) */
 #define CLI_EXIT_USAGE 2 /* bad usage, unreadable file, scenario that does not parse */
+#define CLI_EXIT_INTERRUPTED 130 /* explore stopped by SIGINT, nothing failed */
 
 /* Trace lines printed after a failure unless --tail says otherwise. */
 #define CLI_TAIL_LINES_DEFAULT 20

@@ -7,7 +7,10 @@
  * the sweep actually covered. The progress line is drawn on standard error
  * only when it is a terminal, at most every CLI_PROGRESS_INTERVAL_S seconds of
  * wall time; the wall clock serves throughput figures and nothing else.
+ * Ctrl-C stops the sweep after the seed in progress and still prints the
+ * summary (marked "interrupted"; exit 130 when nothing failed).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +33,14 @@ static size_t count_distinct(uint64_t *hashes, size_t n)
     for (size_t i = 1; i < n; i++)
         d += hashes[i] != hashes[i - 1];
     return d;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
 }
 
 typedef struct progress {
@@ -70,20 +81,23 @@ int cli_cmd_explore(const cli_opts *o)
     if (o->seeds - 1 > UINT64_MAX - o->from)
         return cli_usage_error(o->cmd, "--from %llu with --seeds %llu runs past the last seed",
                                (unsigned long long)o->from, (unsigned long long)o->seeds);
-    if (o->seeds > SIZE_MAX / sizeof(uint64_t))
-        return cli_usage_error(o->cmd, "--seeds %llu is too many",
-                               (unsigned long long)o->seeds);
     cli_session s;
     int rc = cli_session_open(o, &s);
     if (rc != CLI_EXIT_PASS)
         return rc;
-    uint64_t *hashes = malloc((size_t)o->seeds * sizeof *hashes);
-    if (hashes == NULL) {
-        fprintf(stderr, "weft explore: out of memory for %llu seeds\n",
-                (unsigned long long)o->seeds);
-        cli_session_close(&s);
-        return CLI_EXIT_USAGE;
-    }
+    /* The hashes grow with the sweep (a huge --seeds that is interrupted
+     * never allocates for seeds it did not run). Without memory for them the
+     * sweep goes on and only the distinct count is lost. */
+    uint64_t *hashes = NULL;
+    size_t hashes_cap = 0;
+    bool hashes_lost = false;
+    /* Ctrl-C ends the sweep after the seed in progress, with its summary. */
+    struct sigaction on_int, old_int;
+    memset(&on_int, 0, sizeof on_int);
+    on_int.sa_handler = on_sigint;
+    sigemptyset(&on_int.sa_mask);
+    interrupted = 0;
+    sigaction(SIGINT, &on_int, &old_int);
     progress p = {!o->quiet && isatty(STDERR_FILENO), false, cli_wall_seconds(), 0};
     p.last_s = p.start_s;
     uint64_t done = 0, failures = 0, nondet = 0;
@@ -96,8 +110,20 @@ int cli_cmd_explore(const cli_opts *o)
         weft_run_result res;
         int r;
         if (o->check_determinism) {
-            progress_clear(&p);
-            r = cli_run_twice(stdout, o, &s, 0, &src, &res);
+            /* A divergence report goes through a buffer, so that the
+             * progress line is cleared only when there is one. */
+            char *buf = NULL;
+            size_t buflen = 0;
+            FILE *mem = open_memstream(&buf, &buflen);
+            r = cli_run_twice(mem ? mem : stdout, o, &s, 0, &src, &res);
+            if (mem != NULL) {
+                fclose(mem);
+                if (buflen > 0) {
+                    progress_clear(&p);
+                    fwrite(buf, 1, buflen, stdout);
+                }
+                free(buf);
+            }
             if (r == CLI_EXIT_FAIL)
                 nondet++;
         } else {
@@ -113,7 +139,19 @@ int cli_cmd_explore(const cli_opts *o)
             rc = CLI_EXIT_USAGE;
             break;
         }
-        hashes[done++] = res.trace_hash;
+        if (!hashes_lost && done == hashes_cap) {
+            size_t cap = hashes_cap ? hashes_cap * 2 : 1024;
+            uint64_t *h = cap <= SIZE_MAX / sizeof *h ? realloc(hashes, cap * sizeof *h) : NULL;
+            if (h == NULL) {
+                hashes_lost = true;
+            } else {
+                hashes = h;
+                hashes_cap = cap;
+            }
+        }
+        if (!hashes_lost)
+            hashes[done] = res.trace_hash;
+        done++;
         bool failed = !res.passed || r == CLI_EXIT_FAIL;
         if (failed) {
             failures++;
@@ -133,22 +171,33 @@ int cli_cmd_explore(const cli_opts *o)
         weft_run_result_clear(&res);
         if (failed && !o->keep_going)
             break;
-        progress_draw(&p, file, done, o->seeds, failures, false);
+        if (interrupted)
+            break;
+        progress_draw(&p, file, done, o->seeds, failures, done == 1);
     }
     progress_clear(&p);
     double el = cli_wall_seconds() - p.start_s;
-    size_t distinct = count_distinct(hashes, (size_t)done);
+    size_t distinct = hashes_lost ? 0 : count_distinct(hashes, (size_t)done);
     free(hashes);
     if (rc == CLI_EXIT_PASS)
         rc = failures ? CLI_EXIT_FAIL : CLI_EXIT_PASS;
+    sigaction(SIGINT, &old_int, NULL);
     fprintf(stdout,
-            "%s explore %s seeds=%llu from=%llu failures=%llu distinct=%zu time=%.3fs "
-            "rate=%.0f/s",
+            "%s explore %s seeds=%llu from=%llu failures=%llu distinct=",
             rc == CLI_EXIT_PASS ? "PASS" : "FAIL", file, (unsigned long long)done,
-            (unsigned long long)o->from, (unsigned long long)failures, distinct, el,
-            el > 0 ? (double)done / el : 0.0);
+            (unsigned long long)o->from, (unsigned long long)failures);
+    if (hashes_lost)
+        fprintf(stdout, "unknown");
+    else
+        fprintf(stdout, "%zu", distinct);
+    fprintf(stdout, " time=%.3fs rate=%.0f/s", el, el > 0 ? (double)done / el : 0.0);
     if (o->check_determinism)
         fprintf(stdout, " nondeterministic=%llu", (unsigned long long)nondet);
+    if (interrupted) {
+        fprintf(stdout, " interrupted");
+        if (rc == CLI_EXIT_PASS)
+            rc = CLI_EXIT_INTERRUPTED;
+    }
     fprintf(stdout, "\n");
     fflush(stdout);
     cli_session_close(&s);

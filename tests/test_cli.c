@@ -16,6 +16,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,8 +66,16 @@ static void proc_free(proc *p)
     memset(p, 0, sizeof *p);
 }
 
+static void run_weft_signalled(proc *p, const char *const *args, unsigned signal_after_ms);
+
 /* Run weft with args (NULL-terminated), capturing stdout and stderr. */
 static void run_weft_argv(proc *p, const char *const *args)
+{
+    run_weft_signalled(p, args, 0);
+}
+
+/* The same, sending SIGINT after signal_after_ms (0: never). */
+static void run_weft_signalled(proc *p, const char *const *args, unsigned signal_after_ms)
 {
     char out_path[PATH_MAX + 16], err_path[PATH_MAX + 16];
     snprintf(out_path, sizeof out_path, "%s/stdout", tmp_dir);
@@ -94,11 +103,76 @@ static void run_weft_argv(proc *p, const char *const *args)
         execv(weft_bin, (char *const *)argv);
         _exit(127);
     }
+    if (signal_after_ms > 0) {
+        usleep(signal_after_ms * 1000u);
+        kill(pid, SIGINT);
+    }
     int st = 0;
     assert_true(waitpid(pid, &st, 0) == pid);
     p->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     p->out = read_all(out_path);
     p->err = read_all(err_path);
+}
+
+/* Run weft with its standard error on a pseudo-terminal (isatty is true
+ * there); p->err receives what the terminal showed. */
+static void run_weft_tty(proc *p, const char *const *args)
+{
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    assert_true(master >= 0);
+    assert_int_equal(grantpt(master), 0);
+    assert_int_equal(unlockpt(master), 0);
+    char slave_name[128];
+    assert_int_equal(ptsname_r(master, slave_name, sizeof slave_name), 0);
+    char out_path[PATH_MAX + 16];
+    snprintf(out_path, sizeof out_path, "%s/stdout", tmp_dir);
+    const char *argv[64];
+    size_t n = 0;
+    argv[n++] = weft_bin;
+    for (size_t i = 0; args[i] != NULL; i++) {
+        assert_true(n < 63);
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(master);
+        int in = open("/dev/null", O_RDONLY);
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(slave_name, O_RDWR | O_NOCTTY);
+        if (in < 0 || o < 0 || e < 0)
+            _exit(126);
+        dup2(in, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(weft_bin, (char *const *)argv);
+        _exit(127);
+    }
+    /* Drain the terminal while the command runs: EIO once the last writer
+     * closed it. */
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    for (;;) {
+        if (cap - len < 1024) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+        ssize_t got = read(master, buf + len, cap - len - 1);
+        if (got <= 0)
+            break;
+        len += (size_t)got;
+    }
+    buf[len] = '\0';
+    close(master);
+    int st = 0;
+    assert_true(waitpid(pid, &st, 0) == pid);
+    p->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    p->out = read_all(out_path);
+    p->err = buf;
 }
 
 #define run_weft(p, ...)                                  \
@@ -793,6 +867,55 @@ static void explore_finds_and_passes(void **state)
     proc_free(&p);
 }
 
+static void progress_only_on_a_terminal(void **state)
+{
+    (void)state;
+    const char *pass = write_file("pass.scn", scn_pass);
+    proc p;
+    run_weft_tty(&p, (const char *const[]){"explore", pass, "--seeds", "200", NULL});
+    expect_status(&p, 0);
+    expect_contains("terminal", p.err, "\r\033[Kexplore ");
+    expect_contains("terminal", p.err, "/200 seeds, ");
+    expect_contains("terminal", p.err, " seeds/s, 0 failures");
+    /* The line is cleared before the summary, which goes to stdout. */
+    const char *last = strrchr(p.err, '\r');
+    assert_non_null(last);
+    assert_string_equal(last, "\r\033[K");
+    expect_contains("stdout", p.out, "PASS explore ");
+    assert_null(strstr(p.out, "seeds/s"));
+    proc_free(&p);
+
+    run_weft_tty(&p, (const char *const[]){"explore", pass, "--seeds", "50", "--quiet", NULL});
+    expect_status(&p, 0);
+    assert_string_equal(p.err, "");
+    proc_free(&p);
+
+    /* run never draws progress. */
+    run_weft_tty(&p, (const char *const[]){"run", pass, NULL});
+    expect_status(&p, 0);
+    assert_string_equal(p.err, "");
+    proc_free(&p);
+}
+
+static void explore_interrupted_prints_summary(void **state)
+{
+    (void)state;
+    const char *pass = write_file("pass.scn", scn_pass);
+    proc p;
+    /* Far more seeds than 400 ms can run. */
+    run_weft_signalled(&p, (const char *const[]){"explore", pass, "--seeds", "1000000000", NULL},
+                       400);
+    expect_status(&p, 130);
+    expect_contains("stdout", p.out, "PASS explore ");
+    expect_contains("stdout", p.out, " interrupted\n");
+    char v[32];
+    assert_true(field(p.out, "seeds=", v, sizeof v));
+    uint64_t done;
+    assert_true(cli_parse_u64(v, &done));
+    assert_true(done >= 1 && done < 1000000000u);
+    proc_free(&p);
+}
+
 static void check_determinism(void **state)
 {
     (void)state;
@@ -1037,6 +1160,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(replay_reproduces_run),
         cmocka_unit_test(replay_from_raw_bytes),
         cmocka_unit_test(explore_finds_and_passes),
+        cmocka_unit_test(progress_only_on_a_terminal),
+        cmocka_unit_test(explore_interrupted_prints_summary),
         cmocka_unit_test(check_determinism),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
