@@ -330,6 +330,10 @@ static int step_until(weft_sim *s, weft_time_ns horizon)
             return WEFT_OK;
         }
     }
+    /* The pass begins at its earliest event: the clock moves there before
+     * the order is asked, so the choice is traced at that instant. */
+    if (next > s->now)
+        s->now = next;
     size_t k = weft__timerq_pass_size(q);
     uint32_t bound = k > UINT32_MAX ? UINT32_MAX : (uint32_t)k;
     uint32_t idx = weft__sim_choose(s, bound, "order");
