@@ -1368,6 +1368,8 @@ static rt_def *need_def(run *R, const scn_stmt *st, int e)
 
 static int host_op_fail(run *R, const scn_stmt *st, const char *what, int rc)
 {
+    if (rc == WEFT_ENOMEM)
+        R->oom = true; /* the run ends with WEFT_ENOMEM, not a verdict */
     if (rc != WEFT_OK) {
         failf(R, st->line, "%s failed: %s", what, weft_strerror(rc));
         R->stop = true;
@@ -1410,6 +1412,8 @@ static void exec_call(run *R, const scn_stmt *st)
     if (rc != WEFT_OK || d == NULL) {
         if (d != NULL)
             weft_deferred_unref(d);
+        if (rc == WEFT_ENOMEM)
+            R->oom = true;
         failf(R, st->line, "action '%s' failed: %s", st->proto,
               err[0] ? err : weft_strerror(rc != WEFT_OK ? rc : WEFT_EINVAL));
         R->stop = true;
@@ -1528,6 +1532,8 @@ static void exec_stmt(run *R, const scn_stmt *st)
             return;
         }
         int rc = weft_transport_write(p->proto->transport, st->bytes, st->nbytes);
+        if (rc == WEFT_ENOMEM)
+            R->oom = true;
         if (rc != WEFT_OK) {
             failf(R, st->line, "%s send: %s", ent_name(R, st->subj),
                   rc == WEFT_ECLOSED ? "write after close (WEFT_ECLOSED)" : weft_strerror(rc));

@@ -590,6 +590,41 @@ static void test_run_errors(void **state)
     weft_run_result_clear(NULL);
 }
 
+/* Every allocation of a run fails once in turn: the run ends with ENOMEM or
+ * a verdict, never a crash or a leak (under SAN=1). */
+static void test_out_of_memory(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"scenarios/hello_twisted.scn", "scenarios/promise.scn",
+                                        "scenarios/smtp_rejected.scn"};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        weft_diags d;
+        weft_diags_init(&d);
+        weft_scenario *sc = NULL;
+        assert_int_equal(weft_scenario_load(files[f], &sc, &d), WEFT_OK);
+        size_t enomem = 0, passed = 0;
+        for (long n = 0; n < 250; n++) {
+            weft_run_result r;
+            weft_alloc_fail_after(n);
+            int rc = weft_scenario_run(sc, reg, NULL, &r);
+            weft_alloc_fail_after(-1);
+            assert_true(rc == WEFT_OK || rc == WEFT_ENOMEM);
+            if (rc == WEFT_ENOMEM) {
+                enomem++;
+                assert_null(r.verdict);
+            } else {
+                assert_non_null(r.verdict);
+                passed += r.passed;
+            }
+            weft_run_result_clear(&r);
+        }
+        assert_true(enomem > 0);
+        assert_true(passed > 0); /* late failures hit nothing: the run passes */
+        weft_scenario_free(sc);
+        weft_diags_clear(&d);
+    }
+}
+
 /* -------------------------------------------------------- determinism */
 
 static char *read_file(const char *path, size_t *len)
@@ -780,6 +815,7 @@ int main(void)
         cmocka_unit_test(test_runaway),
         cmocka_unit_test(test_actions),
         cmocka_unit_test(test_run_errors),
+        cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_trace),
         cmocka_unit_test(test_bundled_sweep),
