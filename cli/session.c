@@ -58,8 +58,6 @@ int cli_session_open(const cli_opts *o, cli_session *s)
             err = weft_scenario_check(s->scenarios[i], s->reg, &diags);
         if (weft_diags_write(&diags, stderr) != WEFT_OK)
             err = err == WEFT_OK ? WEFT_EIO : err;
-        if (diags.truncated)
-            fprintf(stderr, "%s: too many errors, the rest were not reported\n", o->files[i]);
         if (err != WEFT_OK && diags.count == 0)
             fprintf(stderr, "%s: %s\n", o->files[i], weft_strerror(err));
         weft_diags_clear(&diags);

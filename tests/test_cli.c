@@ -487,6 +487,24 @@ static void unreadable_and_unparsable_files(void **state)
     assert_null(strstr(p.out, "FAIL"));
     proc_free(&p);
 
+    /* Many broken lines: reported up to the library's limit, then a note. */
+    _Static_assert(WEFT_SCENARIO_DIAGS_MAX < 200, "the file must exceed the limit");
+    char *many = malloc(200 * 32);
+    assert_non_null(many);
+    many[0] = '\0';
+    for (int i = 0; i < 200; i++)
+        strcat(many, "frobnicate\n");
+    const char *manyf = write_file("many.scn", many);
+    free(many);
+    run_weft(&p, "run", manyf);
+    expect_status(&p, 2);
+    snprintf(want3, sizeof want3, "%s:%u:1:", manyf, WEFT_SCENARIO_DIAGS_MAX);
+    expect_contains("stderr", p.err, want3);
+    snprintf(want3, sizeof want3, "%s:%u:1:", manyf, WEFT_SCENARIO_DIAGS_MAX + 1);
+    assert_null(strstr(p.err, want3));
+    expect_contains("stderr", p.err, "more errors not shown");
+    proc_free(&p);
+
     /* Same on every subcommand. */
     const char *cmds[] = {"explore", "replay", "trace"};
     for (size_t i = 0; i < 3; i++) {
