@@ -1977,8 +1977,10 @@ int weft_scenario_run(const weft_scenario *sc, const weft_registry *reg,
     R.reg = reg;
     out->seed = opt->use_seed ? opt->seed : sc->seed;
     weft_choice *choices = opt->choices ? opt->choices : weft_choice_seeded(out->seed);
-    if (choices == NULL)
+    if (choices == NULL) {
+        out->seed = 0;
         return WEFT_ENOMEM;
+    }
     weft_choice_record(choices, true);
 
     weft_sim_config cfg;
@@ -1999,13 +2001,16 @@ int weft_scenario_run(const weft_scenario *sc, const weft_registry *reg,
     cfg.trace_sink = opt->sink;
     cfg.trace_ctx = opt->sink_ctx;
     cfg.keep_lines = opt->keep_trace;
-    R.sim = weft_sim_new(&cfg, choices);
-    if (R.sim == NULL)
+    R.sim = weft_sim_new(&cfg, choices); /* frees choices on failure */
+    if (R.sim == NULL) {
+        out->seed = 0;
         return WEFT_ENOMEM;
+    }
     R.r = weft_sim_reactor(R.sim);
     R.ents = weft_calloc(sc->nents ? sc->nents : 1, sizeof *R.ents);
     if (R.ents == NULL) {
         weft_sim_free(R.sim);
+        out->seed = 0;
         return WEFT_ENOMEM;
     }
     weft_set_unhandled_handler(unhandled, &R);

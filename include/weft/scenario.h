@@ -101,9 +101,11 @@ int weft_scenario_parse(const char *text, size_t len, const char *filename, weft
  * and a diagnostic "path: cannot read: <reason>". Otherwise as parse. */
 int weft_scenario_load(const char *path, weft_scenario **out, weft_diags *diags);
 
-/* Resolve the protocol and action names of sc in reg. Every unknown name and
- * every argument string a registry constructor rejects is a positioned
- * diagnostic. WEFT_OK or WEFT_ENOTFOUND (diagnostics added). */
+/* Resolve the protocol and action names of sc in reg: every unknown name is
+ * a positioned diagnostic ("file:line:col: unknown protocol 'x'"). Argument
+ * strings are judged by the constructors when the run builds the world (a
+ * rejected one fails the run at that statement). WEFT_OK, WEFT_ENOTFOUND
+ * (diagnostics added; diags may be NULL) or WEFT_EINVAL (NULL sc or reg). */
 int weft_scenario_check(const weft_scenario *sc, const weft_registry *reg, weft_diags *diags);
 
 void weft_scenario_free(weft_scenario *sc); /* NULL allowed */
@@ -274,9 +276,12 @@ typedef struct weft_run_result {
 /* Run sc once. reg must resolve every name of sc (weft_scenario_check); opt
  * may be NULL (defaults). *out is filled in (call weft_run_result_clear to
  * free it, also after an error). A failing scenario is not an error: the
- * return is WEFT_OK with out->passed false. Errors: WEFT_ENOTFOUND (a name
- * does not resolve), WEFT_ENOMEM, WEFT_EINVAL (NULL sc, reg or out). The
- * options' choice source is consumed in every case. */
+ * return is WEFT_OK with out->passed false and out->verdict set. Errors (then
+ * out is zeroed, verdict NULL): WEFT_ENOTFOUND (a name does not resolve),
+ * WEFT_ENOMEM (anywhere in the run), WEFT_EINVAL (NULL sc, reg or out). The
+ * options' choice source is consumed in every case. The calling thread's
+ * unhandled-failure handler (weft/defer.h) is used by the run and reset to
+ * the default when it returns. */
 int weft_scenario_run(const weft_scenario *sc, const weft_registry *reg,
                       const weft_run_options *opt, weft_run_result *out);
 
