@@ -39,8 +39,9 @@
 #define NET_DEFAULT_CONNECT_TIMEOUT_NS (30 * WEFT_NS_PER_S)
 /* How many queued writes one delivery may join at most (coalescing). */
 #define NET_COALESCE_MAX 64u
-/* Pipe buffers above this size are given back when they empty. */
-#define NET_BUF_KEEP_BYTES (64u * 1024u)
+/* Writes queued per pipe before new ones join the last (bounds the record
+ * ring whatever the write pattern). */
+#define NET_RECS_MAX 4096u
 
 /* ----------------------------------------------------------- Types */
 
@@ -63,14 +64,16 @@ typedef struct net_rec {
 } net_rec;
 
 typedef struct net_pipe {
-    uint8_t *buf; /* bytes [head, head + len) */
-    size_t head, len, cap;
-    net_rec *recs; /* ring: [rhead, rhead + rlen) modulo rcap (a power of 2) */
+    uint8_t *buf; /* bytes [head, head + len); NULL while empty */
+    uint32_t head, len, cap; /* len <= WEFT_TRANSPORT_BUFFER_MAX */
     uint32_t rhead, rlen, rcap;
-    weft_call *ev;          /* the scheduled delivery of the head */
-    size_t ev_bytes;        /* data bytes that delivery carries */
+    net_rec *recs; /* ring: [rhead, rhead + rlen) modulo rcap (a power of 2),
+                    * &one while at most one record is queued */
+    weft_call *ev; /* the scheduled delivery of the head */
     weft_time_ns last_due_ns;
-    bool held;              /* blocked by a partition or stall: wait for heal/release */
+    uint32_t ev_bytes; /* data bytes that delivery carries */
+    bool held;         /* blocked by a partition or stall: wait for heal/release */
+    net_rec one;
 } net_pipe;
 
 enum { NOTIFY_FIN_ACKED = 1u, NOTIFY_LOST = 2u, NOTIFY_RESUME = 4u };
@@ -84,12 +87,12 @@ typedef struct net_side {
     uint32_t host;
     uint8_t idx; /* 0 client, 1 server */
     net_pipe out; /* what this side wrote, towards the peer */
-    weft_producer producer;
+    weft_producer *producer; /* registered push producer (ours), or NULL */
     weft_call *notify_ev;
     unsigned notify;
     const char *lost_type; /* pending NOTIFY_LOST reason (static strings) */
     const char *lost_msg;
-    bool has_producer, producer_paused;
+    bool producer_paused;
     bool reading_paused;
     bool write_closed; /* no more writes: FIN or RST queued */
     bool closing;      /* lose_connection: full close, stop reading */
@@ -368,14 +371,20 @@ static net_rec *rec_at(net_pipe *p, uint32_t i)
 
 static int rec_push(net_pipe *p, uint32_t kind, uint32_t len, weft_time_ns sent_ns)
 {
+    if (p->rcap == 0) {
+        p->recs = &p->one;
+        p->rcap = 1;
+        p->rhead = 0;
+    }
     if (p->rlen == p->rcap) {
-        uint32_t ncap = p->rcap ? p->rcap * 2 : 4;
+        uint32_t ncap = p->rcap * 2 < 4 ? 4 : p->rcap * 2;
         net_rec *nr = weft_malloc(ncap * sizeof *nr);
         if (!nr)
             return WEFT_ENOMEM;
         for (uint32_t i = 0; i < p->rlen; i++)
             nr[i] = *rec_at(p, i);
-        weft_free(p->recs);
+        if (p->recs != &p->one)
+            weft_free(p->recs);
         p->recs = nr;
         p->rcap = ncap;
         p->rhead = 0;
@@ -392,17 +401,25 @@ static void rec_pop(net_pipe *p)
 {
     p->rhead = (p->rhead + 1) & (p->rcap - 1);
     p->rlen--;
+    if (p->rlen == 0 && p->recs != &p->one) {
+        /* Back to the inline slot: an idle pipe holds no ring. */
+        weft_free(p->recs);
+        p->recs = &p->one;
+        p->rcap = 1;
+        p->rhead = 0;
+    }
 }
 
+/* len is at most WEFT_TRANSPORT_BUFFER_MAX - p->len (the caller checks). */
 static int buf_append(net_pipe *p, const void *data, size_t len)
 {
-    if (p->head + p->len + len > p->cap) {
+    if ((size_t)p->head + p->len + len > p->cap) {
         if (p->len + len <= p->cap && p->head >= p->len) {
             /* Slide the live bytes down instead of growing. */
             memmove(p->buf, p->buf + p->head, p->len);
             p->head = 0;
         } else {
-            size_t ncap = p->cap ? p->cap : 64;
+            uint32_t ncap = p->cap ? p->cap : 64;
             while (ncap < p->len + len)
                 ncap *= 2;
             uint8_t *nb = weft_malloc(ncap);
@@ -417,21 +434,20 @@ static int buf_append(net_pipe *p, const void *data, size_t len)
         }
     }
     memcpy(p->buf + p->head + p->len, data, len);
-    p->len += len;
+    p->len += (uint32_t)len;
     return WEFT_OK;
 }
 
-static void buf_consumed(net_pipe *p, size_t len)
+static void buf_consumed(net_pipe *p, uint32_t len)
 {
     p->head += len;
     p->len -= len;
     if (p->len == 0) {
+        /* An idle pipe holds no buffer. */
+        weft_free(p->buf);
+        p->buf = NULL;
+        p->cap = 0;
         p->head = 0;
-        if (p->cap > NET_BUF_KEEP_BYTES) {
-            weft_free(p->buf);
-            p->buf = NULL;
-            p->cap = 0;
-        }
     }
 }
 
@@ -447,12 +463,18 @@ static void pipe_drop(weft_simnet *n, net_pipe *p)
     p->rlen = 0;
     p->rhead = 0;
     p->held = false;
+    if (p->recs && p->recs != &p->one) {
+        weft_free(p->recs);
+        p->recs = &p->one;
+        p->rcap = 1;
+    }
 }
 
 static void pipe_release(net_pipe *p)
 {
     weft_free(p->buf);
-    weft_free(p->recs);
+    if (p->recs != &p->one)
+        weft_free(p->recs);
     memset(p, 0, sizeof *p);
 }
 
@@ -512,7 +534,7 @@ static void pipe_schedule(net_side *s)
     if (due < now)
         due = now;
     p->last_due_ns = due;
-    p->ev_bytes = bytes;
+    p->ev_bytes = (uint32_t)bytes;
     p->ev = weft__sim_schedule(n->sim, due, peer_of(s)->host, "net.deliver", pipe_fire, s);
     /* Out of memory: the pipe waits; the next write, heal or resume retries. */
 }
@@ -542,6 +564,15 @@ static void notify_lost(net_side *s, const char *type, const char *msg)
 
 /* ------------------------------------------------------- Connections */
 
+static void conn_release(net_conn *c)
+{
+    for (int i = 0; i < 2; i++) {
+        pipe_release(&c->side[i].out);
+        weft_free(c->side[i].producer);
+    }
+    weft_free(c);
+}
+
 static void conn_maybe_free(net_conn *c)
 {
     weft_simnet *n = c->n;
@@ -553,9 +584,14 @@ static void conn_maybe_free(net_conn *c)
     if (c->connector && c->connector->conn == c)
         c->connector->conn = NULL;
     NET_LIST_UNLINK(&n->conns_head, &n->conns_tail, c);
-    pipe_release(&c->side[0].out);
-    pipe_release(&c->side[1].out);
-    weft_free(c);
+    conn_release(c);
+}
+
+static void producer_drop(net_side *s)
+{
+    weft_free(s->producer);
+    s->producer = NULL;
+    s->producer_paused = false;
 }
 
 static void side_mark_lost(net_side *s)
@@ -585,10 +621,11 @@ static void side_lose(net_side *s, const char *type, const char *msg)
     if (!n->freeing)
         weft_sim_trace(n->sim, "net.lost", "conn=%llu side=%s reason=%s",
                    (unsigned long long)c->id, s->idx == 0 ? "client" : "server", type);
-    if (s->has_producer) {
-        s->has_producer = false;
-        if (s->producer.stop)
-            s->producer.stop(s->producer.ctx);
+    if (s->producer) {
+        weft_producer pr = *s->producer;
+        producer_drop(s);
+        if (pr.stop)
+            pr.stop(pr.ctx);
     }
     weft_failure *f = NULL;
     if (s->proto) {
@@ -654,11 +691,12 @@ static void on_notify(void *ctx)
     c->busy++;
     if (bits & NOTIFY_FIN_ACKED)
         fin_acked(s);
-    if ((bits & NOTIFY_RESUME) && !s->lost && s->has_producer && s->producer_paused &&
+    if ((bits & NOTIFY_RESUME) && !s->lost && s->producer && s->producer_paused &&
         s->out.len < WEFT_TRANSPORT_LOW_WATER) {
+        weft_producer pr = *s->producer;
         s->producer_paused = false;
-        if (s->producer.resume)
-            s->producer.resume(s->producer.ctx);
+        if (pr.resume)
+            pr.resume(pr.ctx);
     }
     if ((bits & NOTIFY_LOST) && !s->lost)
         side_lose(s, s->lost_type ? s->lost_type : WEFT_REASON_LOST,
@@ -771,16 +809,16 @@ static void pipe_fire(void *ctx)
         size_t bytes = p->ev_bytes;
         const uint8_t *data;
         if (bytes == p->len) {
-            /* Hand the whole buffer over; the pipe takes the scratch one. */
-            uint8_t *b = p->buf;
-            size_t cap = p->cap;
-            data = b + p->head;
-            p->buf = n->scratch;
-            p->cap = n->scratch_cap;
+            /* Hand the whole buffer over as the new scratch: an idle pipe
+             * holds no buffer. */
+            data = p->buf + p->head;
+            weft_free(n->scratch);
+            n->scratch = p->buf;
+            n->scratch_cap = p->cap;
+            p->buf = NULL;
+            p->cap = 0;
             p->head = 0;
             p->len = 0;
-            n->scratch = b;
-            n->scratch_cap = cap;
         } else {
             if (n->scratch_cap < bytes) {
                 uint8_t *nb = weft_realloc(n->scratch, bytes);
@@ -794,7 +832,7 @@ static void pipe_fire(void *ctx)
             }
             memcpy(n->scratch, p->buf + p->head, bytes);
             data = n->scratch;
-            buf_consumed(p, bytes);
+            buf_consumed(p, (uint32_t)bytes);
         }
         for (size_t left = bytes; left;) {
             net_rec *h = rec_head(p);
@@ -805,7 +843,7 @@ static void pipe_fire(void *ctx)
                 rec_pop(p);
         }
         trace_delivery(n, s, bytes);
-        if (s->has_producer && s->producer_paused && p->len < WEFT_TRANSPORT_LOW_WATER &&
+        if (s->producer && s->producer_paused && p->len < WEFT_TRANSPORT_LOW_WATER &&
             !s->lost)
             notify(s, NOTIFY_RESUME);
         pipe_schedule(s);
@@ -870,21 +908,32 @@ static int tr_writev(weft_transport *t, const weft_iovec *iov, size_t cnt)
     net_pipe *p = &s->out;
     if (p->len + total > WEFT_TRANSPORT_BUFFER_MAX)
         return WEFT_ENOBUFS;
+    weft_time_ns now = net_now(s->conn->n);
+    net_rec *tail = p->rlen ? rec_at(p, p->rlen - 1) : NULL;
+    bool merge = p->rlen >= NET_RECS_MAX && tail->kind == REC_DATA;
     /* Reserve the record first so a failure leaves the pipe unchanged. */
-    if (rec_push(p, REC_DATA, (uint32_t)total, net_now(s->conn->n)))
+    if (!merge && rec_push(p, REC_DATA, (uint32_t)total, now))
         return WEFT_ENOMEM;
-    size_t before = p->len;
+    uint32_t before = p->len;
     for (size_t i = 0; i < cnt; i++) {
         if (iov[i].len && buf_append(p, iov[i].base, iov[i].len)) {
             p->len = before;
-            p->rlen--;
+            if (!merge)
+                p->rlen--;
             return WEFT_ENOMEM;
         }
     }
-    if (s->has_producer && !s->producer_paused && p->len > WEFT_TRANSPORT_HIGH_WATER) {
+    if (merge) {
+        /* Too many writes queued: this one joins the last (a later send
+         * time for all of it, so none arrives before its latency). */
+        tail->len += (uint32_t)total;
+        tail->sent_ns = now;
+    }
+    if (s->producer && !s->producer_paused && p->len > WEFT_TRANSPORT_HIGH_WATER) {
+        weft_producer pr = *s->producer;
         s->producer_paused = true;
-        if (s->producer.pause)
-            s->producer.pause(s->producer.ctx);
+        if (pr.pause)
+            pr.pause(pr.ctx);
     }
     pipe_schedule(s);
     return WEFT_OK;
@@ -975,15 +1024,17 @@ static int tr_register_producer(weft_transport *t, const weft_producer *p)
         return WEFT_EINVAL;
     if (s->lost || s->closing)
         return WEFT_ECLOSED;
-    if (s->has_producer)
+    if (s->producer)
         return WEFT_ESTATE;
-    s->producer = *p;
-    s->has_producer = true;
+    s->producer = weft_malloc(sizeof *s->producer);
+    if (!s->producer)
+        return WEFT_ENOMEM;
+    *s->producer = *p;
     s->producer_paused = false;
     if (s->out.len > WEFT_TRANSPORT_HIGH_WATER) {
         s->producer_paused = true;
-        if (s->producer.pause)
-            s->producer.pause(s->producer.ctx);
+        if (p->pause)
+            p->pause(p->ctx);
     }
     return WEFT_OK;
 }
@@ -991,10 +1042,9 @@ static int tr_register_producer(weft_transport *t, const weft_producer *p)
 static int tr_unregister_producer(weft_transport *t)
 {
     net_side *s = side_of(t);
-    if (!s->has_producer)
+    if (!s->producer)
         return WEFT_ESTATE;
-    s->has_producer = false;
-    s->producer_paused = false;
+    producer_drop(s);
     return WEFT_OK;
 }
 
@@ -1512,9 +1562,7 @@ void weft__simnet_free(weft_simnet *n)
     while (n->conns_head) {
         net_conn *c = n->conns_head;
         NET_LIST_UNLINK(&n->conns_head, &n->conns_tail, c);
-        pipe_release(&c->side[0].out);
-        pipe_release(&c->side[1].out);
-        weft_free(c);
+        conn_release(c);
     }
     while (n->cn_head) {
         net_connector *cn = n->cn_head;
