@@ -88,7 +88,18 @@ int weft_choice_load(FILE *in, uint32_t **values, size_t *len, char *err, size_t
  * borrowed for the call. */
 typedef void (*weft_trace_sink)(const char *line, size_t len, void *ctx);
 
-/* ------------------------------------------------------------- Network */
+/* ------------------------------------------------------------- Network
+ *
+ * Hosts have names; each listens on ports of its own. A connection is two
+ * byte pipes: bytes arrive in order, exactly once, while it lives. Every
+ * delivery is an event on the receiving host (label "net.deliver", traced as
+ * "net.deliver conn=ID dir=c>s|s>c bytes=N"). The choice source decides, per
+ * delivery: its latency ("net.latency", 0 = latency_min_ns), with coalesce on
+ * how many following writes it joins ("net.coalesce", 0 = none), and with
+ * max_chunk set whether to split it ("net.split", 0 = whole) and where
+ * ("net.chunk", 0 = the largest piece). Questions with one possible answer
+ * are not asked; fault rates of 0 ask nothing. docs/network.md has the whole
+ * model: connects, closes, faults and the reasons each side sees. */
 
 typedef struct weft_net_config {
     int64_t latency_min_ns; /* one-way delivery delay bounds (default 0, 0) */
@@ -98,11 +109,12 @@ typedef struct weft_net_config {
      * delivery is a choice when coalesce is on. */
     size_t max_chunk;
     bool coalesce;
-    /* Fault rates, per million decisions at each opportunity (0: never). */
-    uint32_t reset_ppm;   /* per delivery: reset the connection */
-    uint32_t stall_ppm;   /* per delivery: hold the pipe for a while */
+    /* Fault rates, per million decisions at each opportunity (0: never), at
+     * most 1000000. A strike is traced as "net.fault ...". */
+    uint32_t reset_ppm;   /* per data delivery: reset the connection */
+    uint32_t stall_ppm;   /* per delivery: hold the pipe for 1..stall_max_ns */
     int64_t stall_max_ns;
-    uint32_t refuse_ppm;  /* per connect: refuse */
+    uint32_t refuse_ppm;  /* per connect reaching its host: refuse */
     int64_t connect_timeout_ns; /* default when the endpoint gives none: 30 s */
 } weft_net_config;
 
@@ -160,22 +172,43 @@ bool weft_sim_tracing(const weft_sim *s); /* text is wanted: format lines */
 /* The kept lines (keep_lines): a NUL-separated buffer. */
 const char *weft_sim_trace_text(const weft_sim *s, size_t *len);
 
-/* Hosts and faults. Host names are at most WEFT_HOST_MAX-1 bytes. */
-int weft_sim_add_host(weft_sim *s, const char *name);
+/* Hosts and faults. Host names are 1 to WEFT_HOST_MAX-1 bytes, copied.
+ * "localhost" always exists. Host arguments name existing hosts: an unknown
+ * name is WEFT_ENOTFOUND, a NULL or empty one WEFT_EINVAL. Every fault is
+ * traced ("net.fault partition a b", "net.fault crash h", ...). What each
+ * side of a connection sees (connection_lost reasons, weft/reactor.h):
+ *   reset            both sides ConnectionLost at once; bytes in flight dropped
+ *   partition a b    traffic both ways held (not lost) until heal; connects
+ *                    between a and b time out (ConnectTimedOut)
+ *   stall a b        traffic from a to b held until release, then delivered in
+ *                    order
+ *   crash h          every connection of h: both sides ConnectionLost ("host
+ *                    crashed"); h's listeners are closed (their factories
+ *                    stopped); connects from h fail, connects to h are refused
+ *   restart h        h is up again, with no listeners
+ * EINVAL: a == b, or a bad name. ESTATE: partitioning a partitioned pair,
+ * healing one that is not, and the same for stall/release and crash/restart. */
+int weft_sim_add_host(weft_sim *s, const char *name); /* EEXIST if taken */
+/* Replace the network configuration (copied); applies to what happens next.
+ * WEFT_EINVAL for negative or inverted bounds or a rate over 1000000. */
 int weft_sim_set_net(weft_sim *s, const weft_net_config *net);
 int weft_sim_partition(weft_sim *s, const char *a, const char *b);
 int weft_sim_heal(weft_sim *s, const char *a, const char *b);
-int weft_sim_crash(weft_sim *s, const char *host);   /* resets all, drops listeners */
+int weft_sim_crash(weft_sim *s, const char *host);
 int weft_sim_restart(weft_sim *s, const char *host);
-int weft_sim_stall(weft_sim *s, const char *a, const char *b);   /* hold a->b traffic */
+int weft_sim_stall(weft_sim *s, const char *a, const char *b);
 int weft_sim_release(weft_sim *s, const char *a, const char *b);
 /* Reset every connection between a and b (b NULL: every connection of a). */
 int weft_sim_reset(weft_sim *s, const char *a, const char *b);
+/* Connections with at least one side not yet told it is lost. */
 size_t weft_sim_open_connections(const weft_sim *s);
 
 /* The reactor's listen/connect on the simulator need a "current host":
- * which simulated machine the calling code runs on. Defaults to "localhost"
- * (created on demand). */
+ * which simulated machine the calling code runs on. Defaults to "localhost";
+ * a host named here is created on demand. Inside an event, the current host
+ * is the event's. Listening with an interface ("tcp:80:interface=db") listens
+ * on the host of that name instead; "", "*", "0.0.0.0" and "::" mean the
+ * current host. A client endpoint's host names the host to connect to. */
 int weft_sim_set_current_host(weft_sim *s, const char *host);
 
 #ifdef __cplusplus
