@@ -1627,15 +1627,26 @@ size_t weft__simnet_open(const weft_simnet *n)
 
 /* ------------------------------------------------------ Public faults */
 
+/* An existing host by name: EINVAL for a NULL, empty or too long name,
+ * ENOTFOUND when there is no such host. */
+static int lookup(weft_simnet *n, const char *name, uint32_t *id)
+{
+    if (!name || name[0] == '\0' || strlen(name) >= WEFT_HOST_MAX)
+        return WEFT_EINVAL;
+    *id = weft__simnet_host(n, name, false);
+    return *id == UINT32_MAX ? WEFT_ENOTFOUND : WEFT_OK;
+}
+
 static int two_hosts(weft_sim *s, const char *a, const char *b, uint32_t *ia, uint32_t *ib)
 {
-    if (!s || !a || !b)
+    if (!s)
         return WEFT_EINVAL;
     weft_simnet *n = weft__sim_net(s);
-    *ia = weft__simnet_host(n, a, false);
-    *ib = weft__simnet_host(n, b, false);
-    if (*ia == UINT32_MAX || *ib == UINT32_MAX)
-        return WEFT_ENOTFOUND;
+    int err = lookup(n, a, ia);
+    if (!err)
+        err = lookup(n, b, ib);
+    if (err)
+        return err;
     if (*ia == *ib)
         return WEFT_EINVAL;
     return WEFT_OK;
@@ -1758,12 +1769,13 @@ int weft_sim_release(weft_sim *s, const char *a, const char *b)
 
 int weft_sim_crash(weft_sim *s, const char *host)
 {
-    if (!s || !host)
+    if (!s)
         return WEFT_EINVAL;
     weft_simnet *n = weft__sim_net(s);
-    uint32_t h = weft__simnet_host(n, host, false);
-    if (h == UINT32_MAX)
-        return WEFT_ENOTFOUND;
+    uint32_t h;
+    int err = lookup(n, host, &h);
+    if (err)
+        return err;
     if (!n->hosts[h].up)
         return WEFT_ESTATE;
     n->hosts[h].up = false;
@@ -1784,12 +1796,13 @@ int weft_sim_crash(weft_sim *s, const char *host)
 
 int weft_sim_restart(weft_sim *s, const char *host)
 {
-    if (!s || !host)
+    if (!s)
         return WEFT_EINVAL;
     weft_simnet *n = weft__sim_net(s);
-    uint32_t h = weft__simnet_host(n, host, false);
-    if (h == UINT32_MAX)
-        return WEFT_ENOTFOUND;
+    uint32_t h;
+    int err = lookup(n, host, &h);
+    if (err)
+        return err;
     if (n->hosts[h].up)
         return WEFT_ESTATE;
     n->hosts[h].up = true;
@@ -1799,13 +1812,15 @@ int weft_sim_restart(weft_sim *s, const char *host)
 
 int weft_sim_reset(weft_sim *s, const char *a, const char *b)
 {
-    if (!s || !a)
+    if (!s)
         return WEFT_EINVAL;
     weft_simnet *n = weft__sim_net(s);
-    uint32_t ia = weft__simnet_host(n, a, false);
-    uint32_t ib = b ? weft__simnet_host(n, b, false) : UINT32_MAX;
-    if (ia == UINT32_MAX || (b && ib == UINT32_MAX))
-        return WEFT_ENOTFOUND;
+    uint32_t ia, ib = UINT32_MAX;
+    int err = lookup(n, a, &ia);
+    if (!err && b)
+        err = lookup(n, b, &ib);
+    if (err)
+        return err;
     for (net_conn *c = n->conns_head; c; c = c->next) {
         uint32_t h0 = c->side[0].host, h1 = c->side[1].host;
         bool match = b ? ((h0 == ia && h1 == ib) || (h0 == ib && h1 == ia))

@@ -370,6 +370,7 @@ static void reset_both_sides_lost(void **state)
     assert_int_equal(weft_sim_reset(w->sim, "nobody", NULL), WEFT_ENOTFOUND);
     assert_int_equal(weft_sim_reset(w->sim, "client", "nobody"), WEFT_ENOTFOUND);
     assert_int_equal(weft_sim_reset(w->sim, NULL, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_sim_reset(w->sim, "client", ""), WEFT_EINVAL);
     world_free(w);
 }
 
@@ -434,6 +435,9 @@ static void partition_misuse(void **state)
     assert_int_equal(weft_sim_partition(w->sim, "client", "client"), WEFT_EINVAL);
     assert_int_equal(weft_sim_partition(w->sim, "client", "nowhere"), WEFT_ENOTFOUND);
     assert_int_equal(weft_sim_partition(w->sim, NULL, "client"), WEFT_EINVAL);
+    assert_int_equal(weft_sim_partition(w->sim, "client", ""), WEFT_EINVAL);
+    assert_int_equal(weft_sim_heal(w->sim, "nowhere", "client"), WEFT_ENOTFOUND);
+    assert_int_equal(weft_sim_stall(w->sim, "client", "nowhere"), WEFT_ENOTFOUND);
     assert_int_equal(weft_sim_heal(w->sim, "client", "server"), WEFT_ESTATE);
     assert_int_equal(weft_sim_partition(w->sim, "client", "server"), WEFT_OK);
     assert_int_equal(weft_sim_partition(w->sim, "server", "client"), WEFT_ESTATE);
@@ -492,7 +496,8 @@ static void stall_one_direction_then_release(void **state)
     assert_int_equal(weft_sim_release(w->sim, "client", "server"), WEFT_OK);
     run(w);
     assert_data(w->server, "held in order");
-    assert_int_equal(w->server->last_data_at, t0 + 1 * MS); /* held bytes at once, the new ones after their latency */
+    /* The held bytes at once, the new ones after their latency. */
+    assert_int_equal(w->server->last_data_at, t0 + 1 * MS);
     assert_true(trace_has(w, "net.fault stall client>server"));
     assert_true(trace_has(w, "net.fault release client>server"));
     /* A close while stalled waits too, then completes. */
@@ -517,6 +522,10 @@ static void crash_resets_everything_and_restart(void **state)
     assert_int_equal(weft_sim_crash(w->sim, "server"), WEFT_OK);
     assert_int_equal(weft_sim_crash(w->sim, "server"), WEFT_ESTATE);
     assert_int_equal(weft_sim_crash(w->sim, "nowhere"), WEFT_ENOTFOUND);
+    assert_int_equal(weft_sim_crash(w->sim, ""), WEFT_EINVAL);
+    assert_int_equal(weft_sim_crash(w->sim, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_sim_restart(w->sim, "nowhere"), WEFT_ENOTFOUND);
+    assert_int_equal(weft_sim_restart(w->sim, "client"), WEFT_ESTATE); /* it is up */
     /* The listener is gone at once. */
     assert_int_equal(w->server_stops, 1);
     run(w);
