@@ -1,3 +1,63 @@
 #!/usr/bin/env bash
-# Placeholder until the simulator lands: nothing to compare yet.
-echo "determinism: no simulator workload yet"
+# Trace hashes must agree across compilers, optimisation levels and
+# sanitizers. Builds libweft.a in four configurations, links the determinism
+# workload (tests/tools/workload_main.c) against each, runs it for a fixed set
+# of seeds and compares the outputs line by line.
+#
+#   scripts/determinism.sh [SEEDS]     (default 200)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seeds=${1:-200}
+jobs=${JOBS:-2}
+out=build/determinism
+mkdir -p "$out"
+
+# name  make-arguments                      build-dir
+configs=(
+  "gcc-O0     CONFIG=debug   CC=gcc         build/debug-gcc"
+  "gcc-O2     CONFIG=release CC=gcc         build/release-gcc"
+  "clang-O2   CONFIG=release CC=clang       build/release-clang"
+  "gcc-asan   CONFIG=asan    CC=gcc         build/asan-gcc"
+)
+
+flags_for() {
+  case $1 in
+    gcc-O0) echo "gcc -O0 -g" ;;
+    gcc-O2) echo "gcc -O2 -DNDEBUG" ;;
+    clang-O2) echo "clang -O2 -DNDEBUG" ;;
+    gcc-asan) echo "gcc -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" ;;
+  esac
+}
+
+names=()
+for line in "${configs[@]}"; do
+  read -r name cfg cc dir <<<"$line"
+  names+=("$name")
+  echo "determinism: building $name"
+  if ! make --no-print-directory -s -j"$jobs" "$cfg" "$cc" "$dir/libweft.a" >"$out/$name.build.log" 2>&1; then
+    cat "$out/$name.build.log"
+    echo "determinism: FAILED to build libweft.a for $name"
+    exit 1
+  fi
+  read -r -a cflags <<<"$(flags_for "$name")"
+  "${cflags[@]}" -std=c11 -D_GNU_SOURCE -Iinclude -I. -Itests -Wall -Wextra -Werror \
+    -o "$out/workload-$name" tests/tools/workload_main.c "$dir/libweft.a" -lm -ldl
+  echo "determinism: running $name ($seeds seeds)"
+  "$out/workload-$name" "$seeds" >"$out/$name.txt"
+done
+
+ref=${names[0]}
+status=0
+for name in "${names[@]:1}"; do
+  if ! cmp -s "$out/$ref.txt" "$out/$name.txt"; then
+    echo "determinism: MISMATCH between $ref and $name; first differing lines:"
+    diff "$out/$ref.txt" "$out/$name.txt" | head -n 10
+    status=1
+  fi
+done
+total=$(tail -n 1 "$out/$ref.txt")
+if ((status)); then
+  echo "determinism: FAILED: trace hashes differ across builds (outputs in $out/)"
+  exit 1
+fi
+echo "determinism: OK: ${#names[@]} builds (${names[*]}) agree on $seeds seeds x 2 workloads, $total"
