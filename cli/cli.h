@@ -157,9 +157,10 @@ int cli_run(const cli_opts *o, const cli_session *s, size_t index, const cli_sou
             bool keep_trace, weft_trace_sink sink, void *sink_ctx, cli_capture *cap,
             weft_run_result *res);
 
-/* "PASS file seed=1 time=0.012000000s events=14 hash=0123456789abcdef". */
+/* "PASS file seed=1 time=0.012000000s events=14 hash=0123456789abcdef";
+ * FAIL when the run failed or was found nondeterministic (then so marked). */
 void cli_print_verdict(FILE *out, const char *file, const cli_source *src,
-                       const weft_run_result *res);
+                       const weft_run_result *res, bool nondeterministic);
 /* Failures, the last tail lines of the trace, the replay command. */
 void cli_print_failure(FILE *out, const cli_opts *o, const char *file, const cli_source *src,
                        const weft_run_result *res);
@@ -183,9 +184,11 @@ int cli_report_failure(FILE *out, const cli_opts *o, const cli_session *s, size_
 /* Print the last tail_lines lines of res's kept trace. */
 void cli_print_trace(FILE *out, const weft_run_result *res, size_t tail_lines);
 
-/* Run twice with keep_trace and compare. Returns CLI_EXIT_PASS when both runs
- * agree (res holds the first run), CLI_EXIT_FAIL on a divergence (printed to
- * out, res holds the first run), CLI_EXIT_USAGE on a library error. */
+/* Run twice and compare (hash, verdict, events, virtual time). Returns
+ * CLI_EXIT_PASS when both runs agree (res holds the first run, without trace
+ * text), CLI_EXIT_FAIL on a divergence: printed to out with the first
+ * differing line of two more runs made with their traces kept (res holds the
+ * first run); CLI_EXIT_USAGE on a library error. */
 int cli_run_twice(FILE *out, const cli_opts *o, const cli_session *s, size_t index,
                   const cli_source *src, weft_run_result *res);
 

@@ -158,13 +158,11 @@ int cli_cmd_explore(const cli_opts *o)
             if (failures == 1 || o->keep_going) {
                 progress_clear(&p);
                 bool save = o->save_choices != NULL && !saved && !res.passed;
-                if (!res.passed) {
-                    cli_print_verdict(stdout, file, &src, &res);
-                    if (cli_report_failure(stdout, o, &s, 0, &src, &res, save) ==
-                        CLI_EXIT_USAGE)
-                        rc = CLI_EXIT_USAGE;
-                    fflush(stdout);
-                }
+                cli_print_verdict(stdout, file, &src, &res, r == CLI_EXIT_FAIL);
+                if (!res.passed &&
+                    cli_report_failure(stdout, o, &s, 0, &src, &res, save) == CLI_EXIT_USAGE)
+                    rc = CLI_EXIT_USAGE;
+                fflush(stdout);
                 saved = saved || save;
             }
         }

@@ -61,7 +61,7 @@ static int replay_one(const cli_opts *o, bool trace_only)
         for (size_t i = 0; i < res.nfailures; i++)
             fprintf(out, "  %s\n", res.failures[i]);
     }
-    cli_print_verdict(out, o->files[0], &src, &res);
+    cli_print_verdict(out, o->files[0], &src, &res, false);
     rc = res.passed ? CLI_EXIT_PASS : CLI_EXIT_FAIL;
     if (!res.passed && o->save_choices != NULL) {
         if (cli_save_choices(o->save_choices, o->files[0], &src, &cap) != WEFT_OK)

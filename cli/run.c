@@ -49,7 +49,7 @@ int cli_cmd_run(const cli_opts *o)
             }
             r = CLI_EXIT_PASS;
         }
-        cli_print_verdict(stdout, o->files[i], &src, &res);
+        cli_print_verdict(stdout, o->files[i], &src, &res, r == CLI_EXIT_FAIL);
         if (!res.passed) {
             bool save = o->save_choices != NULL && !saved;
             r = worst(r, cli_report_failure(stdout, o, &s, i, &src, &res, save));

@@ -1101,10 +1101,19 @@ static void plugin_actions_in_scenarios(void **state)
     expect_status(&p, 1);
     snprintf(want, sizeof want, "NONDETERMINISTIC %s seed=1", drifts);
     expect_contains("stdout", p.out, want);
+    snprintf(want, sizeof want, "FAIL %s seed=1 ", drifts);
+    expect_contains("stdout", p.out, want);
+    expect_contains("stdout", p.out, " nondeterministic\n");
     expect_contains("stdout", p.out, "first difference at trace line");
-    expect_contains("stdout", p.out, "run 1: ");
-    expect_contains("stdout", p.out, "call 0");
-    expect_contains("stdout", p.out, "call 1");
+    /* Runs 1 and 2 differ in their hashes; the traced runs 3 and 4 name the
+     * line: the drift's counter is 2, then 3. */
+    expect_contains("stdout", p.out, "plugin.drift call 2\n");
+    expect_contains("stdout", p.out, "plugin.drift call 3\n");
+    const char *r3 = strstr(p.out, "run 3: ");
+    const char *r4 = strstr(p.out, "run 4: ");
+    assert_non_null(r3);
+    assert_non_null(r4);
+    assert_true(r3 < r4);
     proc_free(&p);
 
     run_weft(&p, "explore", "--load", so, "--check-determinism", "--seeds", "3", drifts);
