@@ -389,6 +389,19 @@ static void settle(weft_deferred *cur, weft_result out)
                                           "a callback returned the Deferred it is attached to"));
         return;
     }
+    /* A cycle (r waits, through others, on cur) could never fire: Twisted
+     * waits forever, weft fails the chain as for a Deferred returning itself.
+     * The walk is as long as r's waiting chain, which is empty in the usual
+     * case of a freshly made Deferred. */
+    for (const weft_deferred *x = r; kind_of(x) == WEFT_RESULT_DEFERRED;) {
+        x = x->result.deferred;
+        if (x == cur) {
+            weft_deferred_unref(r);
+            set_failure(cur, weft_failure_new(WEFT_FAILURE_SELF_CHAIN,
+                                              "a callback returned a Deferred that waits on it"));
+            return;
+        }
+    }
     if ((r->flags & F_CALLED) && r->paused == 0 && !(r->flags & F_RUNNING) &&
         kind_of(r) != WEFT_RESULT_DEFERRED && !has_pairs(r)) {
         /* r already has its result: steal it, r keeps NULL. */

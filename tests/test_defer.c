@@ -477,6 +477,26 @@ static void callback_returning_own_deferred_fails_with_self_chain(void **state)
     weft_assert_no_unhandled(unhandled_mark);
 }
 
+static void waiting_cycle_fails_with_self_chain(void **state)
+{
+    (void)state;
+    weft_deferred *a = weft_deferred_new();
+    weft_deferred *b = weft_deferred_new();
+    step a_ret_b = {"a", ACT_CHAIN, 0, NULL, weft_deferred_ref(b)};
+    step b_ret_a = {"b", ACT_CHAIN, 0, NULL, weft_deferred_ref(a)};
+    weft_deferred_add_callback(a, step_fn, &a_ret_b);
+    weft_deferred_add_callback(b, step_fn, &b_ret_a);
+    weft_deferred_callback(a, V(1)); /* a waits on b */
+    weft_deferred_callback(b, V(2)); /* b would wait on a: a cycle */
+    assert_log("a(1)b(2)");
+    /* b failed with SelfChain and that Failure flowed into a. */
+    weft_failure_free(weft_assert_failed(a, WEFT_FAILURE_SELF_CHAIN));
+    assert_ptr_equal(weft_assert_succeeded(b), NULL);
+    weft_deferred_unref(a);
+    weft_deferred_unref(b);
+    weft_assert_no_unhandled(unhandled_mark);
+}
+
 static void pausing_inner_delays_outer(void **state)
 {
     (void)state;
@@ -1013,6 +1033,7 @@ int main(void)
         T(failure_from_inner_continues_outer_and_is_not_reported),
         T(unhandled_failure_of_chain_reported_on_outer_only),
         T(callback_returning_own_deferred_fails_with_self_chain),
+        T(waiting_cycle_fails_with_self_chain),
         T(pausing_inner_delays_outer),
         T(paused_outer_still_receives_inner_result),
         T(outer_freed_while_waiting_orphans_its_continuation),
