@@ -212,9 +212,14 @@ weft_protocol *weft_world_client(weft_world *w, const char *name);
  * (destroyed after the simulator). NULL with err set when unknown/rejected. */
 weft_factory *weft_world_factory(weft_world *w, const char *proto, const char *args, char *err,
                                  size_t errlen);
-/* weft_connect from the action's host, with the run's checks (writes after
- * close made by the connected protocol are reported) around the factory.
- * *out: caller's reference, as weft_connect. */
+/* Connect f from the action's host to endpoint ("HOST:PORT" or a client
+ * endpoint description "tcp:..."), with the run's checks (a write after close
+ * by the connected protocol is reported) around the factory. *out (the
+ * caller's reference) fires with the connected protocol once its
+ * connection_made has run, or fails with the connect Failure (e.g.
+ * ConnectionRefused). One connection per factory (WEFT_ESTATE for a second
+ * one while the first is connecting). f stays the caller's and must outlive
+ * the run: use weft_world_factory, or memory from weft_world_alloc. */
 int weft_world_connect(weft_world *w, const char *endpoint, weft_factory *f, weft_deferred **out);
 /* size bytes of zeroed memory owned by the run (freed when the run ends):
  * for state an action's handlers need, whether or not they ever run. NULL:
