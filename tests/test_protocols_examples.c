@@ -514,6 +514,44 @@ static void timeout_policy(void **state)
     string_transport_free(&st);
 }
 
+/* Every allocation failing in turn: constructors and sends return NULL or
+ * work, never crash or leak (the sanitizer build checks the leaks). */
+static void allocation_failures(void **state)
+{
+    (void)state;
+    for (long n = 0; n < 40; n++) {
+        weft_alloc_fail_after(n);
+        weft_factory *f = weft_proto_smtp_client_factory("helo=x timeout=0");
+        weft_protocol *p = f ? f->build_protocol(f, &some_peer) : NULL;
+        weft_deferred *d = NULL;
+        string_transport st;
+        string_transport_init(&st);
+        if (p) {
+            p->factory = f;
+            string_transport_connect(&st, p, NULL);
+            d = weft_smtp_client_send(weft_smtp_client_from_protocol(p), "a@x", "b@y", "body");
+            string_transport_deliver_str(&st, "220 hi\r\n250 ok\r\n");
+        }
+        weft_alloc_fail_after(-1);
+        if (p)
+            string_transport_lose(&st, WEFT_REASON_LOST, true);
+        if (d) {
+            weft_result res;
+            if (weft_deferred_take_result(d, &res) == WEFT_OK && res.kind == WEFT_RESULT_FAILURE)
+                weft_failure_free(res.failure);
+            weft_deferred_unref(d);
+        }
+        string_transport_free(&st);
+        weft_proto_factory_free(f);
+    }
+    for (long n = 0; n < 6; n++) {
+        weft_alloc_fail_after(n);
+        weft_factory *f = weft_proto_chat_factory("max_line=100");
+        weft_alloc_fail_after(-1);
+        weft_proto_factory_free(f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -531,6 +569,7 @@ int main(void)
         cmocka_unit_test(smtp_client_bad_greeting_and_bad_input),
         cmocka_unit_test(smtp_client_callback_sends_next),
         cmocka_unit_test(timeout_policy),
+        cmocka_unit_test(allocation_failures),
     };
     return cmocka_run_group_tests_name("protocols_examples", tests, NULL, NULL);
 }

@@ -59,6 +59,11 @@ static void int_string(weft_int_receiver *ir, const uint8_t *data, size_t len)
 {
     tint *t = (tint *)ir;
     rec_add(&t->r, data, len);
+    if (len == 1 && data[0] == 'F') {
+        /* Re-entrant: appended, processed after the rest of this chunk. */
+        static const uint8_t more[] = {1, 'm'};
+        assert_int_equal(weft_int_receiver_feed(ir, more, sizeof more), WEFT_OK);
+    }
     if (t->r.pause_on_p && len == 1 && data[0] == 'P')
         weft_int_receiver_pause(ir);
 }
@@ -236,6 +241,21 @@ static void int_pause_resume(void **state)
     tint_free(t);
 }
 
+static void int_reentrant_feed(void **state)
+{
+    (void)state;
+    tint *t = tint_new(1, &int_hooks_default);
+    const uint8_t data[] = {1, 'F', 1, 'a', 0};
+    deliver(&t->st, data, sizeof data);
+    /* The trailing 0 is a whole (empty) string; the fed one comes last. */
+    assert_int_equal(t->r.n, 4);
+    assert_string_equal(t->r.msgs[0], "F");
+    assert_string_equal(t->r.msgs[1], "a");
+    assert_int_equal(t->r.lens[2], 0);
+    assert_string_equal(t->r.msgs[3], "m");
+    tint_free(t);
+}
+
 /* ------------------------------------------------------------ Netstrings */
 
 typedef struct tns {
@@ -302,6 +322,24 @@ static void netstring_valid_input(void **state)
     assert_string_equal(t->r.msgs[3], "hello world!");
     assert_false(t->nr.broken_peer);
     assert_null(t->nr.error);
+    tns_free(t);
+}
+
+static void netstring_pause_resume(void **state)
+{
+    (void)state;
+    tns *t = tns_new();
+    ns_feed(t, "1:a,");
+    weft_netstring_receiver_pause(&t->nr);
+    assert_true(t->st.reading_paused);
+    ns_feed(t, "1:b,2:");
+    ns_feed(t, "cd,");
+    assert_int_equal(t->r.n, 1);
+    weft_netstring_receiver_resume(&t->nr);
+    assert_false(t->st.reading_paused);
+    assert_int_equal(t->r.n, 3);
+    assert_string_equal(t->r.msgs[1], "b");
+    assert_string_equal(t->r.msgs[2], "cd");
     tns_free(t);
 }
 
@@ -560,6 +598,8 @@ int main(void)
         cmocka_unit_test(int_pause_resume),
         cmocka_unit_test(netstring_valid_input),
         cmocka_unit_test(netstring_send),
+        cmocka_unit_test(netstring_pause_resume),
+        cmocka_unit_test(int_reentrant_feed),
         cmocka_unit_test(netstring_bad_input),
         cmocka_unit_test(netstring_small_max),
         cmocka_unit_test(int32_chunking_invariance),
