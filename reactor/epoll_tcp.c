@@ -344,20 +344,22 @@ static void conn_dispatch(ep_conn *c, uint32_t events)
 {
     if (!conn_live(c))
         return;
-    if (events & EPOLLERR) {
-        int e = socket_error(c->obj.fd);
-        if (e) {
-            conn_lost_errno(c, e);
-            return;
-        }
-    }
     bool acted = false;
+    /* Read first: bytes that arrived before a reset are still delivered;
+     * recv() reports the error once they are consumed. */
     if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && conn_reading(c)) {
         acted = true;
         conn_read(c);
     }
     if (!conn_live(c))
         return;
+    if ((events & EPOLLERR) && !acted) {
+        int e = socket_error(c->obj.fd);
+        if (e) {
+            conn_lost_errno(c, e);
+            return;
+        }
+    }
     if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && c->write_blocked) {
         acted = true;
         c->write_blocked = false;

@@ -720,6 +720,41 @@ static void abort_gives_aborted_and_lost(void **state)
     assert_string_equal(w->client.lost_hook_reason, WEFT_REASON_LOST);
 }
 
+static bool server_made(world *w)
+{
+    tp *s = proto_of(w, &w->server, 0);
+    return s && s->made;
+}
+
+/* A peer that sends its last bytes and resets: the bytes still arrive, then
+ * ConnectionLost. The peer is a bare socket, so its timing is exact: data and
+ * reset both wait in the kernel before the loop looks. */
+static void data_before_reset_is_delivered(void **state)
+{
+    world *w = *state;
+    listen_local(w);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons(w->port);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    run_until(w, server_made);
+    assert_int_equal(send(fd, "last words", 10, 0), 10);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    usleep(10000);
+    close(fd);
+    usleep(10000);
+    run_until(w, all_lost);
+    tp *s = proto_of(w, &w->server, 0);
+    assert_int_equal(s->rx_len, 10);
+    assert_memory_equal(s->rx, "last words", 10);
+    assert_string_equal(s->reason, WEFT_REASON_LOST);
+}
+
 static bool client_failed(world *w)
 {
     return w->client.failed > 0 && w->client.reconnects_left == 0 && w->client.stops > 0;
@@ -1368,6 +1403,7 @@ int main(void)
         T(lose_connection_delivers_buffered_data),
         T(abort_gives_aborted_and_lost),
         T(refused_connect),
+        T(data_before_reset_is_delivered),
         T(connect_timeout),
         T(half_close_both_aware),
         T(half_close_unaware_peer),
