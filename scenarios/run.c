@@ -1433,11 +1433,37 @@ static void exec_call(run *R, const scn_stmt *st)
     R->anon[R->nanon++] = d;
 }
 
+static const char *kind_word(scn_kind k)
+{
+    static const char *const words[] = {
+        [SCN_S_SCENARIO] = "scenario", [SCN_S_SEED] = "seed", [SCN_S_JITTER] = "jitter",
+        [SCN_S_LIMIT] = "limit", [SCN_S_NETWORK] = "network", [SCN_S_HOST] = "host",
+        [SCN_S_LISTEN] = "listen", [SCN_S_CLIENT] = "client", [SCN_S_PEER_CONNECT] = "peer",
+        [SCN_S_PEER_LISTEN] = "peer", [SCN_S_SEND] = "send", [SCN_S_CLOSE] = "close",
+        [SCN_S_ABORT] = "abort", [SCN_S_STOP] = "stop", [SCN_S_ADVANCE] = "advance",
+        [SCN_S_RUN_UNTIL] = "run-until", [SCN_S_QUIET] = "run-until-quiet",
+        [SCN_S_RESET] = "reset", [SCN_S_PARTITION] = "partition", [SCN_S_HEAL] = "heal",
+        [SCN_S_STALL] = "stall", [SCN_S_RELEASE] = "release", [SCN_S_CRASH] = "crash",
+        [SCN_S_RESTART] = "restart", [SCN_S_DEFERRED] = "deferred", [SCN_S_LIST] = "list",
+        [SCN_S_GATHER] = "gather", [SCN_S_LATER] = "later", [SCN_S_ADD_HANDLERS] = "handlers",
+        [SCN_S_FIRE] = "fire", [SCN_S_FAIL] = "fail", [SCN_S_CANCEL] = "cancel",
+        [SCN_S_PAUSE] = "pause", [SCN_S_UNPAUSE] = "unpause", [SCN_S_TIMEOUT] = "timeout",
+        [SCN_S_CALL] = "call", [SCN_S_EXPECT] = "expect", [SCN_S_EXPECT_ORDER] = "expect-order",
+    };
+    return (size_t)k < sizeof words / sizeof words[0] && words[k] ? words[k] : "?";
+}
+
 static void exec_stmt(run *R, const scn_stmt *st)
 {
     if (R->stop)
         return;
-    weft_sim_trace(R->sim, "scn.line", "%d", st->line);
+    if (st->kind <= SCN_S_NETWORK)
+        return; /* settings: applied before the run */
+    if (st->subj >= 0 || st->kind == SCN_S_HOST)
+        weft_sim_trace(R->sim, "scn.line", "%d %s %s", st->line, kind_word(st->kind),
+                       st->subj >= 0 ? ent_name(R, st->subj) : host_name(R, st->host));
+    else
+        weft_sim_trace(R->sim, "scn.line", "%d %s", st->line, kind_word(st->kind));
     char err[256];
     switch (st->kind) {
     case SCN_S_SCENARIO:

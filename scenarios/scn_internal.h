@@ -73,7 +73,8 @@ typedef struct scn_handler {
 } scn_handler;
 
 typedef enum scn_kind {
-    /* settings (applied before the run starts) */
+    /* settings (applied before the run starts); they come first and end with
+     * SCN_S_NETWORK: the runner relies on that order */
     SCN_S_SCENARIO,
     SCN_S_SEED,
     SCN_S_JITTER,
