@@ -184,16 +184,23 @@ struct weft_int_receiver {
     weft_proto_rx_ rx_;
 };
 
-/* prefix_bytes: 1, 2 or 4, else WEFT_EINVAL. No allocation. hooks borrowed. */
+/* prefix_bytes: 1, 2 or 4, else WEFT_EINVAL (also for NULL hooks or no
+ * string_received). No allocation. hooks is borrowed and must outlive ir.
+ * string_max starts at 99999, clamped to what the prefix can express. */
 int weft_int_receiver_init(weft_int_receiver *ir, unsigned prefix_bytes, const weft_int_hooks *hooks);
+/* Free the buffers; the struct may be initialised again afterwards. */
 void weft_int_receiver_cleanup(weft_int_receiver *ir);
 /* WEFT_EINVAL when string_max does not fit the prefix (>= 2^(8*prefix)). */
 int weft_int_receiver_set_string_max(weft_int_receiver *ir, size_t string_max);
+/* Put in weft_protocol_ops.data_received; p must be a weft_int_receiver. */
 void weft_int_receiver_data_received(weft_protocol *p, const uint8_t *data, size_t len);
+/* Feed bytes (borrowed for the call); as weft_line_receiver_feed. Bytes
+ * after a limit was exceeded or the connection dropped: WEFT_ECLOSED. */
 int weft_int_receiver_feed(weft_int_receiver *ir, const uint8_t *data, size_t len);
 /* Prefix + data in one writev. WEFT_ELIMIT when len does not fit the prefix
  * or exceeds string_max (nothing written); WEFT_ENOTCONN without transport. */
 int weft_int_receiver_send_string(weft_int_receiver *ir, const void *data, size_t len);
+/* As the line receiver's pause / resume / lose_connection. */
 void weft_int_receiver_pause(weft_int_receiver *ir);
 void weft_int_receiver_resume(weft_int_receiver *ir);
 int weft_int_receiver_lose_connection(weft_int_receiver *ir, const char *reason);
@@ -233,13 +240,19 @@ struct weft_netstring_receiver {
  * while the digits arrive), and at most string_max. A missing length, a
  * missing colon, a wrong trailing character or a length over the limit
  * drops the connection: broken_peer = true, error = WEFT_REASON_BAD_FRAME. */
+/* init: WEFT_EINVAL for NULL hooks or no string_received; no allocation;
+ * hooks borrowed. cleanup frees the buffers. string_max >= 1. */
 int weft_netstring_receiver_init(weft_netstring_receiver *nr, const weft_netstring_hooks *hooks);
 void weft_netstring_receiver_cleanup(weft_netstring_receiver *nr);
 int weft_netstring_receiver_set_string_max(weft_netstring_receiver *nr, size_t string_max);
+/* Put in weft_protocol_ops.data_received; p must be a netstring receiver. */
 void weft_netstring_receiver_data_received(weft_protocol *p, const uint8_t *data, size_t len);
+/* As weft_int_receiver_feed (WEFT_ECLOSED after bad input). */
 int weft_netstring_receiver_feed(weft_netstring_receiver *nr, const uint8_t *data, size_t len);
-/* "<len>:" data "," in one writev. WEFT_ENOTCONN without transport. */
+/* "<len>:" data "," in one writev (data is copied by the transport).
+ * WEFT_ENOTCONN without transport. No limit is applied on sending. */
 int weft_netstring_receiver_send_string(weft_netstring_receiver *nr, const void *data, size_t len);
+/* As the line receiver's pause / resume. */
 void weft_netstring_receiver_pause(weft_netstring_receiver *nr);
 void weft_netstring_receiver_resume(weft_netstring_receiver *nr);
 
@@ -371,9 +384,10 @@ const weft_proto_entry *weft_proto_lookup(const char *name);
 typedef struct weft_smtp_client weft_smtp_client;
 
 /* The SMTP client protocol behind a weft_protocol built by the smtp-client
- * factory (the value a weft_connect Deferred fires with). NULL when p is not
- * one. Borrowed: valid until the protocol is destroyed, which happens after
- * its connection is lost. */
+ * factory (the value a weft_connect Deferred fires with), recognised by its
+ * ops table once connection_made has run. NULL when p is not one. Borrowed:
+ * valid until the protocol is destroyed, which happens after its connection
+ * is lost. */
 weft_smtp_client *weft_smtp_client_from_protocol(weft_protocol *p);
 
 /* Queue a message (from, to and body are copied; body lines are separated by
@@ -384,8 +398,9 @@ weft_smtp_client *weft_smtp_client_from_protocol(weft_protocol *p);
  * with the connection_lost reason's type and message if the connection drops
  * first; with WEFT_FAILURE_TIMEOUT when the client's idle timeout strikes.
  * Messages are sent one after the other over the one connection.
- * NULL: out of memory. A send on a closed client returns a Deferred already
- * failed with ConnectionDone. */
+ * NULL: out of memory. A send on a closed (or quitting) client returns a
+ * Deferred already failed with ConnectionDone; an address containing CR, LF,
+ * '<' or '>' one already failed with SmtpRejected ("send: bad address"). */
 weft_deferred *weft_smtp_client_send(weft_smtp_client *c, const char *from, const char *to,
                                      const char *body);
 /* Messages delivered / rejected / waiting on this connection. */
