@@ -128,11 +128,15 @@ static inline weft_result weft_chain(weft_deferred *d)
 /* A callback or errback. `in` is a value in a callback slot and a Failure in
  * an errback slot (borrowed: see the ownership paragraph above). The return
  * value becomes the chain's new result: a value continues on the callback path,
- * a Failure on the errback path, a Deferred pauses the chain until it fires. */
+ * a Failure on the errback path, a Deferred pauses the chain until it fires.
+ * Returning the Deferred being run, or one that waits on it (directly or
+ * through others), fails the chain with a SelfChain Failure; weft_failed(NULL)
+ * and weft_chain(NULL) give a BadResult Failure. */
 typedef weft_result (*weft_handler_fn)(weft_result in, void *ctx);
 
-/* Called by weft_deferred_cancel() on a Deferred that has not fired. It may
- * fire the Deferred; if it does not, the Deferred fails with Cancelled. */
+/* Called by weft_deferred_cancel() on a Deferred that has not fired, at most
+ * once in its life; d is borrowed. It may fire d (that result stands); if it
+ * does not, d fails with Cancelled. */
 typedef void (*weft_canceller_fn)(weft_deferred *d, void *ctx);
 
 /* ----------------------------------------------------------- Deferred */
@@ -146,20 +150,27 @@ weft_deferred *weft_deferred_new_cancellable(weft_canceller_fn canceller, void *
 weft_deferred *weft_succeed(void *value);
 weft_deferred *weft_fail(weft_failure *f);
 
-/* Reference counting. unref of the last reference frees the Deferred: pending
- * handlers are dropped without running; an unhandled Failure is reported. */
+/* Reference counting. ref returns d (NULL stays NULL). unref of the last
+ * reference frees the Deferred: pending handlers are dropped without running,
+ * the references it held are released, and a Failure it still holds is
+ * reported as unhandled. unref(NULL) does nothing. Freeing never recurses, however
+ * long the chain of Deferreds it releases. */
 weft_deferred *weft_deferred_ref(weft_deferred *d);
 void weft_deferred_unref(weft_deferred *d);
 
-/* Fire once. WEFT_EALREADYCALLED on a second call (the one call after a
- * canceller-less cancel() is swallowed and returns WEFT_OK, as in Twisted).
- * errback takes ownership of f whatever it returns. */
+/* Fire once and run the chain now (unless paused). WEFT_EALREADYCALLED on a
+ * second call (the one call after a canceller-less cancel() is swallowed and
+ * returns WEFT_OK, as in Twisted). WEFT_EINVAL for a NULL d or f. errback
+ * takes ownership of f whatever it returns. d is borrowed: the chain holds its
+ * own reference while it runs. */
 int weft_deferred_callback(weft_deferred *d, void *value);
 int weft_deferred_errback(weft_deferred *d, weft_failure *f);
 
 /* Append a (callback, errback) pair; a NULL function is a pass-through. If d
- * has a result and is not paused, the chain runs now. WEFT_ENOMEM leaves d
- * unchanged. */
+ * has a result and is not paused, the chain runs now; if d's chain is already
+ * running (the call comes from a handler), the running loop picks the pair up
+ * after the current handler returns. The contexts stay the caller's and must
+ * live until the pair ran or d is freed. WEFT_ENOMEM leaves d unchanged. */
 int weft_deferred_add_callbacks(weft_deferred *d, weft_handler_fn callback, void *cb_ctx,
                                 weft_handler_fn errback, void *eb_ctx);
 int weft_deferred_add_callback(weft_deferred *d, weft_handler_fn callback, void *ctx);
@@ -167,16 +178,25 @@ int weft_deferred_add_errback(weft_deferred *d, weft_handler_fn errback, void *c
 int weft_deferred_add_both(weft_deferred *d, weft_handler_fn handler, void *ctx);
 
 /* Twisted's chainDeferred: other gets d's result (other.callback / errback as
- * a pair on d). Takes no reference from the caller. */
+ * a pair on d) and d's result becomes NULL; if other has already fired, d's
+ * chain gets an AlreadyCalled Failure instead. The pair holds its own
+ * reference on other (the caller keeps theirs). WEFT_ESELFCHAIN if d == other,
+ * WEFT_ENOMEM leaves both unchanged. */
 int weft_deferred_chain_to(weft_deferred *d, weft_deferred *other);
 
-/* pause() adds one to the pause count; unpause() removes one and, at zero,
- * runs the chain. Unpausing a Deferred that is not paused is WEFT_ENOTPAUSED
- * (Twisted leaves such a Deferred hung forever; weft refuses). */
+/* pause() adds one to the pause count (WEFT_ELIMIT past 65535); unpause()
+ * removes one and, at zero, runs the chain. Unpausing a Deferred that is not
+ * paused is WEFT_ENOTPAUSED (Twisted leaves such a Deferred hung forever; weft
+ * refuses), and so is removing the pause that belongs to a wait on another
+ * Deferred. */
 int weft_deferred_pause(weft_deferred *d);
 int weft_deferred_unpause(weft_deferred *d);
 
-/* Twisted's cancel(): see docs/deferred.md. Always WEFT_OK except ENOMEM. */
+/* Twisted's cancel() (docs/deferred.md): not fired: run the canceller (once)
+ * or, without one, swallow the next fire; then fail with Cancelled unless the
+ * canceller fired d. Waiting on another Deferred: cancel that one (walking the
+ * waiting chain iteratively). Fired: nothing. WEFT_OK; WEFT_EINVAL for NULL.
+ * d is borrowed. */
 int weft_deferred_cancel(weft_deferred *d);
 
 /* Inspection. */
@@ -187,7 +207,9 @@ typedef enum weft_deferred_state {
 } weft_deferred_state;
 
 /* The state and, when not pending, the current result (borrowed: the value or
- * Failure stays in d). `out` may be NULL. */
+ * Failure stays in d). Pending also covers: paused, waiting on another
+ * Deferred, and running (inspected from one of its own handlers). `out` may
+ * be NULL and is left untouched when pending. */
 weft_deferred_state weft_deferred_peek(const weft_deferred *d, weft_result *out);
 bool weft_deferred_called(const weft_deferred *d); /* callback/errback happened */
 unsigned weft_deferred_paused(const weft_deferred *d);
@@ -229,11 +251,14 @@ typedef struct weft_dlist_result {
 } weft_dlist_result;
 
 /* Twisted's DeferredList over members[0..n). Takes no reference from the
- * caller (it holds its own while it waits). The list fires with a
- * weft_dlist_result * value owned by the list Deferred (valid while the caller
- * holds a reference to it). With FIRE_ON_ONE_ERRBACK it fails with a FirstError
- * (sub = the member's Failure, index = its position). Cancelling the list
- * cancels every member that has not fired. NULL: out of memory. */
+ * caller (it holds its own on each member until it fires). The list fires with
+ * a weft_dlist_result * value owned by the list Deferred (valid while a
+ * reference to the list Deferred is held; items record the members that had
+ * reported when it fired). With FIRE_ON_ONE_ERRBACK it fails with a FirstError
+ * (sub = a copy of the member's Failure, index = its position). Cancelling the
+ * list cancels every member that has not fired; the list's result then comes
+ * from the members (no Cancelled of its own). NULL: out of memory, or members
+ * NULL with n > 0. */
 weft_deferred *weft_deferred_list(weft_deferred *const *members, size_t n, unsigned flags);
 
 typedef struct weft_gather_result {
@@ -241,8 +266,9 @@ typedef struct weft_gather_result {
     void *values[];
 } weft_gather_result;
 
-/* gatherResults: a weft_gather_result * of all values in order, or the first
- * Failure as a FirstError. consume_errors as in Twisted. */
+/* gatherResults: a weft_gather_result * of all values in order (owned by the
+ * gather Deferred, like a list's result), or the first Failure as a
+ * FirstError. consume_errors as in Twisted. Cancellable like a list. */
 weft_deferred *weft_gather(weft_deferred *const *members, size_t n, bool consume_errors);
 
 /* ------------------------------------------- Lock, semaphore, queue */
@@ -261,7 +287,8 @@ weft_deferred *weft_lock_acquire(weft_lock *lock);
 int weft_lock_release(weft_lock *lock);
 bool weft_lock_locked(const weft_lock *lock);
 
-/* A DeferredSemaphore with `tokens` tokens (>= 1, else NULL). */
+/* A DeferredSemaphore with `tokens` tokens (>= 1, else NULL). acquire() fires
+ * with the semaphore as its value, otherwise as the lock. */
 weft_semaphore *weft_semaphore_new(unsigned tokens);
 void weft_semaphore_free(weft_semaphore *sem);
 weft_deferred *weft_semaphore_acquire(weft_semaphore *sem);
