@@ -724,6 +724,46 @@ static void config_validation(void **state)
     world_free(w);
 }
 
+/* ----------------------------------------------- Reconnecting client */
+
+static void reconnecting_client_across_a_crash(void **state)
+{
+    (void)state;
+    weft_net_config n = latency_cfg(1 * MS, 1 * MS);
+    world *w = world_new(&n, NULL, false);
+    listen_on(w, "server", "tcp:2000");
+    weft_reconnecting rc;
+    weft_reconnecting_init(&rc, w->r, &w->client_f);
+    rc.jitter = 0.0; /* exact delays: initial * e, then * e again */
+    assert_int_equal(weft_sim_set_current_host(w->sim, "client"), WEFT_OK);
+    weft_connector *c = NULL;
+    assert_int_equal(weft_reconnecting_connect(&rc, "tcp:server:2000", &c), WEFT_OK);
+    assert_int_equal(weft_sim_run_until(w->sim, 1 * S), WEFT_OK);
+    tproto *first = w->client;
+    assert_non_null(first);
+    assert_int_equal(first->made_at, 2 * MS);
+    weft_reconnecting_reset_delay(&rc);
+    /* The server crashes at 1 s and comes back (listening) at 5 s. */
+    assert_int_equal(weft_sim_crash(w->sim, "server"), WEFT_OK);
+    assert_int_equal(weft_sim_run_until(w->sim, 5 * S), WEFT_OK);
+    assert_string_equal(first->reason, WEFT_REASON_LOST);
+    assert_string_equal(w->flost_reason, WEFT_REASON_LOST);
+    assert_ptr_equal(w->client, first); /* the retry at 3.718 s was refused */
+    assert_int_equal(w->failed, 1);
+    assert_string_equal(w->fail_reason, WEFT_REASON_REFUSED);
+    assert_int_equal(w->failed_at, 1 * S + 2718281828 + 2 * MS);
+    assert_int_equal(weft_sim_restart(w->sim, "server"), WEFT_OK);
+    listen_on(w, "server", "tcp:2000");
+    assert_int_equal(weft_sim_run_until(w->sim, 20 * S), WEFT_OK);
+    /* The next retry, 7.389 s after the refusal, connects. */
+    assert_ptr_not_equal(w->client, first);
+    assert_int_equal(w->client->made, 1);
+    assert_int_equal(w->client->made_at,
+                     1 * S + 2718281828 + 2 * MS + 7389056098 + 2 * MS);
+    weft_reconnecting_stop_trying(&rc);
+    world_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -740,6 +780,7 @@ int main(void)
         cmocka_unit_test(stall_rate_delays_but_keeps_order),
         cmocka_unit_test(zero_rates_ask_nothing),
         cmocka_unit_test(config_validation),
+        cmocka_unit_test(reconnecting_client_across_a_crash),
     };
     return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
 }

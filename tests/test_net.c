@@ -1041,6 +1041,44 @@ static void default_run_asks_no_network_choice(void **state)
     world_free(w);
 }
 
+/* Protocol code runs on its own host: deliveries are events of the
+ * receiving host, and what the code does from there belongs to that host. */
+static world *g_host_world;
+
+static void connect_onward(tproto *p, const uint8_t *d, size_t n)
+{
+    (void)p, (void)d, (void)n;
+    world *w = g_host_world;
+    assert_int_equal(weft_connect_factory(w->r, "tcp:third:1", &w->client_f, NULL), WEFT_OK);
+}
+
+static void events_run_on_the_receiving_host(void **state)
+{
+    (void)state;
+    weft_net_config n = latency_cfg(1 * MS, 1 * MS);
+    world *w = world_new(&n, NULL, true);
+    g_host_world = w;
+    assert_int_equal(weft_sim_add_host(w->sim, "third"), WEFT_OK);
+    listen_on(w, "server", "tcp:2000");
+    connect_from(w, "client", "tcp:server:2000");
+    run(w);
+    w->server_data = connect_onward;
+    write_str(ct(w), "go");
+    run(w);
+    size_t len;
+    const char *t = weft_sim_trace_text(w->sim, &len);
+    /* The SYN and the client's bytes are events on the server, the answer
+     * one on the client. */
+    assert_non_null(memmem(t, len, "event net.syn seq=", 18));
+    const char *syn = memmem(t, len, "event net.syn seq=", 18);
+    assert_non_null(strstr(syn, "host=server"));
+    /* The connect made by the server's data_received comes from "server". */
+    assert_non_null(memmem(t, len, "net.connect from=server to=third:1", 34));
+    assert_int_equal(w->failed, 1);
+    assert_string_equal(w->fail_reason, WEFT_REASON_REFUSED);
+    world_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1072,6 +1110,7 @@ int main(void)
         cmocka_unit_test(chunking_preserves_stream),
         cmocka_unit_test(same_seed_same_trace),
         cmocka_unit_test(default_run_asks_no_network_choice),
+        cmocka_unit_test(events_run_on_the_receiving_host),
     };
     return cmocka_run_group_tests_name("net", tests, NULL, NULL);
 }
