@@ -605,6 +605,79 @@ static void sync_out_of_memory_is_clean(void **state)
     weft_dqueue_free(q);
 }
 
+static weft_result chain_ctx(weft_result in, void *ctx)
+{
+    (void)in;
+    return weft_chain(weft_deferred_ref(ctx));
+}
+
+static weft_result add_one(weft_result in, void *ctx)
+{
+    (void)ctx;
+    return weft_value(V(N(in.value) + 1));
+}
+
+/* Everything at once; any allocation may fail. Nothing may crash or leak. */
+static void composite(void)
+{
+    weft_deferred *m[3] = {weft_deferred_new(), weft_deferred_new(), weft_deferred_new()};
+    if (!m[0] || !m[1] || !m[2]) {
+        for (int i = 0; i < 3; i++)
+            weft_deferred_unref(m[i]);
+        return;
+    }
+    weft_deferred_add_callback(m[0], chain_ctx, m[1]);
+    for (int k = 0; k < 6; k++)
+        weft_deferred_add_callback(m[1], add_one, NULL);
+    weft_deferred *chained = weft_deferred_new();
+    if (chained)
+        weft_deferred_chain_to(m[2], chained);
+    weft_deferred *l = weft_deferred_list(m, 3, WEFT_DLIST_CONSUME_ERRORS);
+    weft_deferred *g = weft_gather(m, 3, true);
+    weft_lock *lock = weft_lock_new();
+    weft_deferred *held = lock ? weft_lock_acquire(lock) : NULL;
+    weft_deferred *waiter = lock ? weft_lock_acquire(lock) : NULL;
+    weft_dqueue *q = weft_dqueue_new(2, 2);
+    weft_deferred *got = NULL;
+    if (q) {
+        weft_dqueue_get(q, &got);
+        weft_dqueue_put(q, V(1));
+        weft_dqueue_put(q, V(2));
+    }
+    weft_deferred_callback(m[0], V(1));
+    weft_deferred_callback(m[1], V(2));
+    weft_deferred_errback(m[2], boom("Third"));
+    weft_deferred_cancel(waiter);
+    if (lock)
+        weft_lock_release(lock);
+    weft_result r;
+    weft_deferred *all[] = {l, g, chained, held, waiter, got, m[0], m[1], m[2]};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        if (all[i] && weft_deferred_take_result(all[i], &r) == WEFT_OK &&
+            r.kind == WEFT_RESULT_FAILURE)
+            weft_failure_free(r.failure);
+        weft_deferred_unref(all[i]);
+    }
+    weft_lock_free(lock);
+    weft_dqueue_free(q);
+}
+
+static void every_allocation_failure_is_clean(void **state)
+{
+    (void)state;
+    long n = 0;
+    for (; n < 500; n++) {
+        weft_alloc_fail_after(n);
+        composite();
+        if (weft_alloc_fail_after(-1) == 0)
+            break;
+    }
+    /* The sweep reached the end: some run needed no failure at all. */
+    assert_true(n > 10);
+    assert_true(n < 500);
+    weft_assert_no_unhandled(unhandled_mark);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -632,6 +705,7 @@ int main(void)
         T(queue_limits),
         T(queue_cancel_waiter_and_free),
         T(sync_out_of_memory_is_clean),
+        T(every_allocation_failure_is_clean),
 #undef T
     };
     return cmocka_run_group_tests_name("defer_combinators", tests, NULL, NULL);
