@@ -648,6 +648,72 @@ static void test_names(void **state)
     bad("deferred a\na then return b\ndeferred b\n", "t.scn:2:15: unknown Deferred 'b'");
 }
 
+static void test_more_errors(void **state)
+{
+    (void)state;
+    bad("deferred d\nd fire \"\\\x01\"\n",
+          "t.scn:2:9: unknown escape (use \\n \\r \\t \\0 \\\\ \\\" \\xHH)");
+    bad("deferred d\nd fire 99999999999999999999\n", "t.scn:2:8: number out of range");
+    bad("deferred d\nd fire 9223372036854775808\n", "t.scn:2:8: number out of range");
+    bad("advance 99999999999999999999999s\n", "t.scn:1:9: duration out of range");
+    bad("advance :\n", "t.scn:1:9: expected a duration such as 250ms, got ':'");
+    bad("advance ..\n", "t.scn:1:9: expected a duration such as 250ms, got '..'");
+    bad("network reset soon\n", "t.scn:1:15: expected a rate such as 100ppm or 0.5%, got 'soon'");
+    bad("network reset 0.00001%\n", "t.scn:1:15: a rate must be a whole number of ppm");
+    bad("network chunk 2000000000\n", "t.scn:1:15: chunk size too large");
+    bad("list 5 of\n", "t.scn:1:6: expected a name for the new Deferred, got '5'");
+    bad("call a.b :\n", "t.scn:1:10: unexpected ':' in the action's arguments");
+    bad("deferred d\nd then \"x\"\n",
+        "t.scn:2:8: expected a handler (add, value, fail, return, record, recover, trap, pass), "
+        "got a string");
+    bad("peer p connects to localhost:1\np expect\n", "t.scn:2:9: expected what to expect, got end of line");
+    bad("peer p connects to localhost:1\np expect match \"a\\0\"\n",
+        "t.scn:2:16: a regular expression cannot contain a NUL byte");
+    char text[256];
+    char name[80];
+    memset(name, 'p', 64);
+    name[64] = '\0';
+    snprintf(text, sizeof text, "listen %s on localhost:1\n", name);
+    bad(text, "t.scn:1:8: name longer than 63 bytes");
+    snprintf(text, sizeof text, "call %s\n", name);
+    bad(text, "t.scn:1:6: name longer than 63 bytes");
+    snprintf(text, sizeof text, "deferred d\nd fail %s\n", name);
+    bad(text, "t.scn:2:8: name longer than 63 bytes");
+    weft_scenario *sc = ok("network coalesce on latency 2ms\n");
+    assert_true(sc->net.coalesce);
+    assert_int_equal(sc->net.latency_min_ns, 2 * WEFT_NS_PER_MS);
+    assert_int_equal(sc->net.latency_max_ns, 2 * WEFT_NS_PER_MS);
+    weft_scenario_free(sc);
+}
+
+/* The statement and name limits are positioned errors too. */
+static void test_count_limits(void **state)
+{
+    (void)state;
+    size_t n = WEFT_SCENARIO_STATEMENTS_MAX + 1;
+    size_t len = n * 12;
+    char *text = malloc(len + 1);
+    assert_non_null(text);
+    for (size_t i = 0; i < n; i++)
+        memcpy(text + i * 12, "advance 1ns\n", 12);
+    text[len] = '\0';
+    char want[128];
+    snprintf(want, sizeof want, "t.scn:%zu:1: too many statements (at most %u)", n,
+             WEFT_SCENARIO_STATEMENTS_MAX);
+    bad_n(text, len, want);
+    free(text);
+
+    /* 10,001 names: one host statement each. */
+    size_t names = 10000;
+    text = malloc(names * 16 + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < names; i++)
+        o += (size_t)sprintf(text + o, "host h%zu\n", i);
+    snprintf(want, sizeof want, "t.scn:%zu:6: too many names (at most 10000)", names);
+    bad_n(text, o, want); /* localhost is the first name */
+    free(text);
+}
+
 static void test_many_errors_one_pass(void **state)
 {
     (void)state;
@@ -898,6 +964,8 @@ int main(void)
         cmocka_unit_test(test_lexical_errors),
         cmocka_unit_test(test_settings_errors),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_more_errors),
+        cmocka_unit_test(test_count_limits),
         cmocka_unit_test(test_many_errors_one_pass),
         cmocka_unit_test(test_line_limits),
         cmocka_unit_test(test_diag_list_bounded),
