@@ -45,6 +45,7 @@ enum {
     CLI_OPT_TAIL = 1u << 10,
     CLI_OPT_QUIET = 1u << 11,
     CLI_OPT_BYTES = 1u << 12,
+    CLI_OPT_FORMAT = 1u << 13,
 };
 
 /* Largest --bytes file read (a fuzzer input). */
@@ -69,6 +70,7 @@ typedef struct cli_opts {
     const char *save_choices; /* file to write the recorded choices to */
     const char *choices;      /* replay/trace: choice file to replay */
     const char *bytes;        /* replay/trace: raw bytes as the choice source */
+    const char *format;       /* trace: "text" (NULL), "chrome" or "mermaid" */
     bool has_max_events;
     uint64_t max_events;
     bool has_max_time;
@@ -191,6 +193,15 @@ void cli_print_trace(FILE *out, const weft_run_result *res, size_t tail_lines);
  * first run); CLI_EXIT_USAGE on a library error. */
 int cli_run_twice(FILE *out, const cli_opts *o, const cli_session *s, size_t index,
                   const cli_source *src, weft_run_result *res);
+
+/* -------------------------------------------------------------- trace.c */
+
+/* Render a kept trace (text[0..len), lines as in weft_run_result) in format
+ * "chrome" (Chrome trace event JSON) or "mermaid" (a sequence diagram of the
+ * network conversation). WEFT_EINVAL for another format, WEFT_EIO when
+ * writing failed. */
+int cli_render_trace(FILE *out, const char *format, const char *file, const char *text,
+                     size_t len);
 
 /* ---------------------------------------------------------- subcommands */
 

@@ -28,6 +28,7 @@ static const cli_option options[] = {
     {"save-choices", CLI_OPT_SAVE_CHOICES, true},
     {"choices", CLI_OPT_CHOICES, true},
     {"bytes", CLI_OPT_BYTES, true},
+    {"format", CLI_OPT_FORMAT, true},
     {"load", CLI_OPT_LOAD, true},
     {"max-events", CLI_OPT_MAX_EVENTS, true},
     {"max-time", CLI_OPT_MAX_TIME, true},
@@ -111,7 +112,7 @@ static const cli_command commands[] = {
      CLI_OPT_SEED | CLI_OPT_CHOICES | CLI_OPT_BYTES | CLI_OPT_SAVE_CHOICES | COMMON_RUN_OPTS, 1,
      1, cli_cmd_replay},
     {"trace", "print the trace of one run",
-     "usage: weft trace FILE [--seed S | --choices F | --bytes F] [options]\n"
+     "usage: weft trace FILE [--seed S | --choices F | --bytes F] [--format FMT] [options]\n"
      "\n"
      "Print the trace of one run on standard output, one line per event:\n"
      "  <virtual time> <kind> <detail>\n"
@@ -119,10 +120,14 @@ static const cli_command commands[] = {
      "\n"
      "  --seed S              the seed of the run (default: the scenario's)\n"
      "  --choices F           replay the recorded choices in F instead\n"
-     "  --bytes F             take every choice from the raw bytes of F\n" COMMON_HELP
+     "  --bytes F             take every choice from the raw bytes of F\n"
+     "  --format FMT          text (default); chrome: Chrome trace event JSON, a\n"
+     "                        track per host (chrome://tracing, Perfetto);\n"
+     "                        mermaid: a sequence diagram of the conversation\n" COMMON_HELP
      "\n"
      "Exit status: 0 the run passed, 1 it failed, 2 bad usage or parse error.\n",
-     CLI_OPT_SEED | CLI_OPT_CHOICES | CLI_OPT_BYTES | COMMON_RUN_OPTS, 1, 1, cli_cmd_trace},
+     CLI_OPT_SEED | CLI_OPT_CHOICES | CLI_OPT_BYTES | CLI_OPT_FORMAT | COMMON_RUN_OPTS, 1, 1,
+     cli_cmd_trace},
     {"list", "list the protocols and actions of the registry",
      "usage: weft list [--load PLUGIN.so]...\n"
      "\n"
@@ -206,6 +211,15 @@ static int apply_option(const cli_command *cmd, const cli_option *opt, const cha
         if (*value == '\0')
             return cli_usage_error(cmd->name, "--bytes: empty file name");
         o->bytes = value;
+        break;
+    case CLI_OPT_FORMAT:
+        if (strcmp(value, "text") == 0)
+            o->format = NULL;
+        else if (strcmp(value, "chrome") == 0 || strcmp(value, "mermaid") == 0)
+            o->format = value;
+        else
+            return cli_usage_error(cmd->name, "--format: '%s' is not text, chrome or mermaid",
+                                   value);
         break;
     case CLI_OPT_LOAD:
         if (*value == '\0')

@@ -45,8 +45,12 @@ static int replay_one(const cli_opts *o, bool trace_only)
         fprintf(stdout, "trace:\n");
     cli_capture cap;
     memset(&cap, 0, sizeof cap);
-    int err = cli_run(o, &s, 0, &src, false, print_line, &sc,
+    /* A rendering needs the whole trace: kept, then rendered. */
+    bool render = trace_only && o->format != NULL;
+    int err = cli_run(o, &s, 0, &src, render, render ? NULL : print_line, &sc,
                       o->save_choices != NULL ? &cap : NULL, &res);
+    if (err == WEFT_OK && render)
+        err = cli_render_trace(stdout, o->format, o->files[0], res.trace_text, res.trace_len);
     if (err != WEFT_OK) {
         fprintf(stderr, "weft %s: %s: %s\n", o->cmd, o->files[0], weft_strerror(err));
         cli_capture_clear(&cap);

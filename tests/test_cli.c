@@ -815,6 +815,81 @@ static void replay_from_raw_bytes(void **state)
     proc_free(&p);
 }
 
+/* An echo server and a scripted client: a network conversation to draw. */
+static const char scn_echo[] = "scenario \"echo\"\n"
+                               "network latency 1ms..5ms chunk 2\n"
+                               "host server desk\n"
+                               "listen echo on server:7\n"
+                               "peer c connects to server:7 from desk\n"
+                               "c expect connected within 1s\n"
+                               "c send \"ping\\r\\n\"\n"
+                               "c expect \"ping\\r\\n\" within 1s\n"
+                               "c close\n"
+                               "c expect closed within 1s\n";
+
+static size_t count(const char *text, const char *needle)
+{
+    size_t n = 0;
+    for (const char *q = text; (q = strstr(q, needle)) != NULL; q += strlen(needle))
+        n++;
+    return n;
+}
+
+static void trace_formats(void **state)
+{
+    (void)state;
+    const char *echo = write_file("echo.scn", scn_echo);
+    proc p;
+    run_weft(&p, "trace", echo, "--format", "mermaid");
+    expect_status(&p, 0);
+    assert_true(strncmp(p.out, "sequenceDiagram\n", 16) == 0);
+    expect_contains("mermaid", p.out, "participant h0 as server\n");
+    expect_contains("mermaid", p.out, "participant h1 as desk\n");
+    expect_contains("mermaid", p.out, "    h1->>h0: connect :7 @");
+    expect_contains("mermaid", p.out, "    h0-->>h1: accept conn 1 @");
+    /* "ping\r\n" in chunks of at most 2 bytes: 6 bytes each way, in at least
+     * three deliveries each way. */
+    assert_true(count(p.out, "h1->>h0: 2 bytes") + count(p.out, "h1->>h0: 1 byte") >= 3);
+    assert_true(count(p.out, "h0->>h1: 2 bytes") + count(p.out, "h0->>h1: 1 byte") >= 3);
+    assert_null(strstr(p.out, "h0->>h1: 3 bytes"));
+    expect_contains("mermaid", p.out, "--xh0: FIN @");
+    expect_contains("mermaid", p.out, "Note over scenario: end passed @");
+    expect_contains("stderr", p.err, "PASS ");
+    proc_free(&p);
+
+    run_weft(&p, "trace", echo, "--format=chrome");
+    expect_status(&p, 0);
+    assert_true(strncmp(p.out, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n", 39) == 0);
+    size_t len = strlen(p.out);
+    assert_true(len > 4 && strcmp(p.out + len - 4, "\n]}\n") == 0);
+    assert_int_equal(count(p.out, "{"), count(p.out, "}"));
+    expect_contains("chrome", p.out, "\"args\":{\"name\":\"server\"}");
+    expect_contains("chrome", p.out, "\"args\":{\"name\":\"desk\"}");
+    expect_contains("chrome", p.out, "{\"name\":\"net.deliver\",\"cat\":\"net\",\"ph\":\"i\"");
+    /* Virtual time in microseconds, exact to the nanosecond. */
+    expect_contains("chrome", p.out, "\"ts\":0.000,");
+    /* Every line of the text trace is one event. */
+    proc q;
+    run_weft(&q, "trace", echo);
+    expect_status(&q, 0);
+    assert_int_equal(count(p.out, "\"ph\":\"i\""), count(q.out, "\n"));
+    proc_free(&q);
+    proc_free(&p);
+
+    run_weft(&p, "trace", echo, "--format", "text");
+    expect_status(&p, 0);
+    assert_true(strncmp(p.out, "0.000000000 scn.start echo\n", 27) == 0);
+    proc_free(&p);
+    run_weft(&p, "trace", echo, "--format", "svg");
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "--format: 'svg'");
+    proc_free(&p);
+    run_weft(&p, "replay", echo, "--format", "chrome");
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "unknown option '--format'");
+    proc_free(&p);
+}
+
 static void explore_finds_and_passes(void **state)
 {
     (void)state;
@@ -1186,6 +1261,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(seeds_and_caps),
         cmocka_unit_test(replay_reproduces_run),
         cmocka_unit_test(replay_from_raw_bytes),
+        cmocka_unit_test(trace_formats),
         cmocka_unit_test(explore_finds_and_passes),
         cmocka_unit_test(progress_only_on_a_terminal),
         cmocka_unit_test(explore_interrupted_prints_summary),
