@@ -140,8 +140,9 @@ static void wrap_cancel(weft_deferred *d, void *ctx)
     wrap *w = ctx;
     (void)d;
     const weft_endpoint *ep = &w->connector->endpoint;
-    wrap_fail(w, weft_failure_new(WEFT_REASON_CONNECT_CANCELLED, "connecting to %s:%u was cancelled",
-                                  ep->host, (unsigned)ep->port));
+    wrap_fail(w, weft_failure_new(WEFT_REASON_CONNECT_CANCELLED,
+                                  "connecting to %s:%u was cancelled", ep->host,
+                                  (unsigned)ep->port));
     /* Last: the backend's connection_failed hook may free w. */
     weft_connector_stop(w->connector);
 }

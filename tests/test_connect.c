@@ -36,6 +36,7 @@ typedef struct tworld {
     bool cancel_in_made;
     weft_deferred *d;
     char lost_reason[32];
+    const char *expect_peer; /* NULL: "server" */
 } tworld;
 
 static void logf_(tworld *w, const char *s)
@@ -110,7 +111,7 @@ static weft_protocol *server_build(weft_factory *f, const weft_address *peer)
 static weft_protocol *client_build(weft_factory *f, const weft_address *peer)
 {
     tworld *w = f->ctx;
-    assert_string_equal(peer->host, "server");
+    assert_string_equal(peer->host, w->expect_peer ? w->expect_peer : "server");
     if (w->refuse_client)
         return NULL;
     return build(w, true);
@@ -432,6 +433,80 @@ static void out_of_memory(void **state)
     assert_true(ok);
 }
 
+/* -------------------------------------------- the same on the real reactor */
+
+static bool deferred_fired(void *ctx)
+{
+    return weft_deferred_peek(ctx, NULL) != WEFT_DEFERRED_PENDING;
+}
+
+#define REAL_LIMIT_NS (5 * WEFT_NS_PER_S)
+
+static bool client_gone(void *ctx)
+{
+    tworld *w = ctx;
+    return w->client_lost > 0;
+}
+
+static void epoll_world(tworld *w)
+{
+    memset(w, 0, sizeof *w);
+    w->r = weft_reactor_new_epoll();
+    assert_non_null(w->r);
+    w->expect_peer = "127.0.0.1";
+    w->server_f.build_protocol = server_build;
+    w->server_f.ctx = w;
+    w->client_f.build_protocol = client_build;
+    w->client_f.start = client_start;
+    w->client_f.stop = client_stop;
+    w->client_f.ctx = w;
+}
+
+static void real_reactor_connect_and_refused(void **state)
+{
+    (void)state;
+    tworld w;
+    epoll_world(&w);
+    assert_int_equal(weft_listen(w.r, "tcp:0:interface=127.0.0.1", &w.server_f, &w.listener),
+                     WEFT_OK);
+    char desc[64];
+    unsigned port = weft_listener_address(w.listener)->port;
+    snprintf(desc, sizeof desc, "tcp:127.0.0.1:%u", port);
+    assert_int_equal(weft_connect(w.r, desc, &w.client_f, &w.d), WEFT_OK);
+    assert_int_equal(weft_deferred_add_callback(w.d, on_connected, &w), WEFT_OK);
+    assert_int_equal(
+        weft_reactor_run_until(w.r, deferred_fired, w.d, weft_now(w.r) + REAL_LIMIT_NS), WEFT_OK);
+    weft_result res;
+    assert_int_equal(weft_deferred_peek(w.d, &res), WEFT_DEFERRED_SUCCEEDED);
+    assert_string_equal(w.log, "made deferred");
+    weft_protocol *p = res.value;
+    assert_int_equal(weft_transport_peer(p->transport)->port, port);
+    assert_int_equal(weft_transport_abort(p->transport), WEFT_OK);
+    assert_int_equal(weft_reactor_run_until(w.r, client_gone, &w, weft_now(w.r) + REAL_LIMIT_NS),
+                     WEFT_OK);
+    assert_string_equal(w.lost_reason, WEFT_REASON_ABORTED);
+    weft_deferred_unref(w.d);
+    w.d = NULL;
+
+    /* Refused: connect to the port after its listener is closed. */
+    weft_listener_close(w.listener);
+    assert_int_equal(weft_connect(w.r, desc, &w.client_f, &w.d), WEFT_OK);
+    assert_int_equal(
+        weft_reactor_run_until(w.r, deferred_fired, w.d, weft_now(w.r) + REAL_LIMIT_NS), WEFT_OK);
+    expect_failed(w.d, WEFT_REASON_REFUSED);
+    weft_deferred_unref(w.d);
+    w.d = NULL;
+
+    /* Cancelled while connecting (the cancel comes before any I/O turn). */
+    assert_int_equal(weft_connect(w.r, desc, &w.client_f, &w.d), WEFT_OK);
+    assert_int_equal(weft_deferred_cancel(w.d), WEFT_OK);
+    expect_failed(w.d, WEFT_REASON_CONNECT_CANCELLED);
+    assert_int_equal(w.client_starts, w.client_stops);
+    weft_deferred_unref(w.d);
+    w.d = NULL;
+    weft_reactor_free(w.r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +523,7 @@ int main(void)
         cmocka_unit_test(reactor_freed_while_connected),
         cmocka_unit_test(dropped_deferred_still_connects),
         cmocka_unit_test(out_of_memory),
+        cmocka_unit_test(real_reactor_connect_and_refused),
     };
     return cmocka_run_group_tests_name("connect", tests, NULL, NULL);
 }

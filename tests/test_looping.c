@@ -618,6 +618,45 @@ static void out_of_memory_paths(void **state)
     }
 }
 
+/* The same code on the real reactor: times are whatever the machine gives,
+ * but every count still matches the interval boundaries crossed. */
+static bool done_fired(void *ctx)
+{
+    return weft_deferred_peek(ctx, NULL) != WEFT_DEFERRED_PENDING;
+}
+
+static void real_reactor_loop(void **state)
+{
+    (void)state;
+    rec x;
+    memset(&x, 0, sizeof x);
+    x.r = weft_reactor_new_epoll();
+    assert_non_null(x.r);
+    x.lc = weft_looping_call_new(x.r, fn_record, &x);
+    x.mode = MODE_STOP_AT;
+    x.stop_at = 6;
+    const int64_t interval_ns = 2 * MS;
+    weft_time_ns start = weft_now(x.r);
+    assert_int_equal(weft_looping_call_start(x.lc, interval_ns, true, &x.done), WEFT_OK);
+    assert_int_equal(weft_reactor_run_until(x.r, done_fired, x.done, start + 10 * WEFT_NS_PER_S),
+                     WEFT_OK);
+    assert_int_equal(x.calls, 6);
+    assert_done_ok(&x, x.lc);
+    int64_t prev_n = -1;
+    uint64_t excess = 0;
+    for (int i = 0; i < x.calls; i++) {
+        int64_t n = (x.times[i] - start) / interval_ns;
+        assert_int_equal(x.counts[i], (uint64_t)(n - prev_n));
+        excess += x.counts[i] - 1;
+        prev_n = n;
+    }
+    assert_int_equal(weft_looping_call_skipped(x.lc), excess);
+    assert_true(x.times[5] - start >= 5 * interval_ns);
+    weft_looping_call_free(x.lc);
+    weft_deferred_unref(x.done);
+    weft_reactor_free(x.r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -643,6 +682,7 @@ int main(void)
         cmocka_unit_test(free_while_waiting_on_paused_deferred),
         cmocka_unit_test(seed_sweep_counts_are_consistent),
         cmocka_unit_test(out_of_memory_paths),
+        cmocka_unit_test(real_reactor_loop),
     };
     return cmocka_run_group_tests_name("looping", tests, NULL, NULL);
 }

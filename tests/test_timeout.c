@@ -556,6 +556,43 @@ static void timeout_races_callback_in_same_instant(void **state)
     assert_true(counts[2] > 100);
 }
 
+/* The same helpers on the real reactor: never early. */
+static bool both_fired(void *ctx)
+{
+    weft_deferred **ds = ctx;
+    return weft_deferred_peek(ds[0], NULL) != WEFT_DEFERRED_PENDING &&
+           weft_deferred_peek(ds[1], NULL) != WEFT_DEFERRED_PENDING;
+}
+
+static weft_result now_of(void *ctx)
+{
+    weft_reactor *r = ctx;
+    static weft_time_ns t;
+    t = weft_now(r);
+    return weft_value(&t);
+}
+
+static void real_reactor_later_and_timeout(void **state)
+{
+    (void)state;
+    weft_reactor *r = weft_reactor_new_epoll();
+    assert_non_null(r);
+    weft_time_ns t0 = weft_now(r);
+    weft_deferred *ds[2];
+    ds[0] = weft_defer_later(r, 5 * MS, now_of, r);
+    ds[1] = weft_deferred_new();
+    assert_int_equal(weft_deferred_add_timeout(ds[1], r, 10 * MS, NULL, NULL), WEFT_OK);
+    assert_int_equal(weft_reactor_run_until(r, both_fired, ds, t0 + 10 * WEFT_NS_PER_S), WEFT_OK);
+    weft_result res;
+    assert_int_equal(weft_deferred_peek(ds[0], &res), WEFT_DEFERRED_SUCCEEDED);
+    assert_true(*(weft_time_ns *)res.value - t0 >= 5 * MS);
+    assert_true(weft_now(r) - t0 >= 10 * MS);
+    expect_failed(ds[1], WEFT_FAILURE_TIMEOUT);
+    weft_deferred_unref(ds[0]);
+    weft_deferred_unref(ds[1]);
+    weft_reactor_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -578,6 +615,7 @@ int main(void)
         cmocka_unit_test(dropped_deferred_times_out_unhandled),
         cmocka_unit_test(timeout_bad_arguments_and_oom),
         cmocka_unit_test(timeout_races_callback_in_same_instant),
+        cmocka_unit_test(real_reactor_later_and_timeout),
     };
     return cmocka_run_group_tests_name("timeout", tests, NULL, NULL);
 }
