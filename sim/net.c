@@ -12,12 +12,19 @@
  * most one delivery event scheduled at a time, for its head, and the due time
  * of each delivery is never earlier than the previous one: that is what keeps
  * bytes in order whatever order the core picks for concurrent events. When a
- * delivery is scheduled, the choice source decides its latency (value 0: the
- * minimum), how many bytes it carries (value 0: the whole write, or
- * max_chunk), and with coalescing on, how many following writes it joins
- * (value 0: none). Questions with one possible answer are not asked, and fault
- * rates of zero ask nothing, so a fault-free run with fixed latency makes no
- * network choices at all.
+ * delivery is scheduled, the choice source decides, with coalescing on, how
+ * many following writes it joins (value 0: none), with max_chunk set whether
+ * and where to split it (value 0: the largest delivery), and its latency
+ * (value 0: the minimum). Questions with one possible answer are not asked,
+ * and fault rates of zero ask nothing, so a fault-free run with fixed latency
+ * and whole writes makes no network choices at all.
+ *
+ * Memory: an idle pipe holds no buffer (it is freed when it empties) and its
+ * one queued record lives in an inline slot; a ring is allocated only while
+ * several writes wait. A delivery hands data_received either the pipe's whole
+ * buffer (which then becomes the network's scratch buffer) or a copy in the
+ * scratch buffer, so a protocol writing from data_received never moves the
+ * bytes it is reading.
  *
  * Protocol code of a side only ever runs in an event of that side's host:
  * deliveries are scheduled on the receiving host, and what a side learns
