@@ -255,7 +255,14 @@ static int parse_args(const cli_command *cmd, int argc, char **argv, int first, 
                       bool *help)
 {
     bool options_done = false;
+    /* --help wins wherever it stands (before "--"), even after a bad option. */
     *help = false;
+    for (int i = first; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            *help = true;
+            return CLI_EXIT_PASS;
+        }
+    }
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (options_done || a[0] != '-' || strcmp(a, "-") == 0) {
@@ -265,10 +272,6 @@ static int parse_args(const cli_command *cmd, int argc, char **argv, int first, 
         if (strcmp(a, "--") == 0) {
             options_done = true;
             continue;
-        }
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            *help = true;
-            return CLI_EXIT_PASS;
         }
         if (a[1] != '-')
             return cli_usage_error(cmd->name, "unknown option '%s'", a);

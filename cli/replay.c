@@ -3,7 +3,8 @@
  * a scenario can use.
  *
  * The trace is streamed through the run's trace sink as it is made, so a long
- * run never needs its trace in memory. replay prints the trace, then the
+ * run never needs its trace in memory (a --format rendering does: it is made
+ * from the kept trace after the run). replay prints the trace, then the
  * failures and the verdict line on standard output; trace prints only the
  * trace on standard output (ready for diff) and the verdict on standard error.
  */
@@ -15,7 +16,6 @@
 typedef struct sink_ctx {
     FILE *out;
     const char *indent;
-    size_t lines;
 } sink_ctx;
 
 static void print_line(const char *line, size_t len, void *ctx)
@@ -24,7 +24,6 @@ static void print_line(const char *line, size_t len, void *ctx)
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\0'))
         len--;
     fprintf(sc->out, "%s%.*s\n", sc->indent, (int)len, line);
-    sc->lines++;
 }
 
 static int replay_one(const cli_opts *o, bool trace_only)
@@ -39,7 +38,7 @@ static int replay_one(const cli_opts *o, bool trace_only)
         cli_session_close(&s);
         return rc;
     }
-    sink_ctx sc = {stdout, trace_only ? "" : "  ", 0};
+    sink_ctx sc = {stdout, trace_only ? "" : "  "};
     weft_run_result res;
     if (!trace_only)
         fprintf(stdout, "trace:\n");

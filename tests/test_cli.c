@@ -343,6 +343,14 @@ static void help_everywhere(void **state)
         expect_status(&p, 0);
         expect_contains("stdout", p.out, want);
         proc_free(&p);
+        run_weft(&p, cmds[i], "--bogus", "-h");
+        expect_status(&p, 0);
+        expect_contains("stdout", p.out, want);
+        proc_free(&p);
+        /* After "--" it is a file name. */
+        run_weft(&p, cmds[i], "--", "--help");
+        assert_int_equal(p.status, 2);
+        proc_free(&p);
         run_weft(&p, "help", cmds[i]);
         expect_status(&p, 0);
         expect_contains("stdout", p.out, want);
