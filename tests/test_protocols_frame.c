@@ -587,6 +587,67 @@ static void netstring_chunking_invariance(void **state)
     }
 }
 
+/* Garbage of every kind, in random splits, into each receiver with small
+ * limits: never a crash, never a buffer over its bound, and any drop carries
+ * one of the documented reasons. */
+static void line_noop(weft_line_receiver *lr, const uint8_t *d, size_t n)
+{
+    (void)lr;
+    (void)d;
+    (void)n;
+}
+
+static const weft_line_hooks noop_line_hooks = {line_noop, NULL, NULL};
+
+static void garbage_never_breaks_bounds(void **state)
+{
+    (void)state;
+    uint8_t junk[512];
+    for (int seed = 0; seed < 1000; seed++) {
+        weft_choice *c = weft_choice_seeded((uint64_t)seed + 99);
+        size_t len = 1 + pick(c, sizeof junk);
+        /* Mostly digits, colons, commas and line ends, to reach deep states. */
+        static const char alphabet[] = "0123456789:,\r\n\0ab";
+        for (size_t i = 0; i < len; i++)
+            junk[i] = pick(c, 4) == 0 ? (uint8_t)pick(c, 256)
+                                      : (uint8_t)alphabet[pick(c, sizeof alphabet - 1)];
+        size_t max = 1 + pick(c, 20);
+
+        tint *ti = tint_new(1 + pick(c, 2), &int_hooks_default);
+        weft_int_receiver_set_string_max(&ti->ir, max);
+        tns *tn = tns_new();
+        weft_netstring_receiver_set_string_max(&tn->nr, max);
+        weft_line_receiver lr;
+        memset(&lr, 0, sizeof lr);
+        weft_line_receiver_init(&lr, &noop_line_hooks);
+        weft_line_receiver_set_line_max(&lr, max);
+        size_t off = 0;
+        while (off < len) {
+            size_t k = 1 + pick(c, 16);
+            if (k > len - off)
+                k = len - off;
+            deliver(&ti->st, junk + off, k);
+            deliver(&tn->st, junk + off, k);
+            (void)weft_line_receiver_feed(&lr, junk + off, k);
+            assert_true(ti->ir.part_cap_ <= ti->ir.prefix_bytes + max);
+            assert_true(tn->nr.part_cap_ <= max);
+            assert_true(lr.part_cap_ <= max + 2);
+            off += k;
+        }
+        if (ti->ir.error)
+            assert_string_equal(ti->ir.error, WEFT_REASON_FRAME_TOO_LONG);
+        if (tn->nr.error)
+            assert_string_equal(tn->nr.error, WEFT_REASON_BAD_FRAME);
+        assert_int_equal(tn->st.lose_calls, tn->nr.broken_peer ? 1 : 0);
+        if (lr.error)
+            assert_string_equal(lr.error, WEFT_REASON_LINE_TOO_LONG);
+        weft_line_receiver_cleanup(&lr);
+        tint_free(ti);
+        tns_free(tn);
+        weft_choice_free(c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -605,6 +666,7 @@ int main(void)
         cmocka_unit_test(int32_chunking_invariance),
         cmocka_unit_test(int16_int8_chunking_invariance),
         cmocka_unit_test(netstring_chunking_invariance),
+        cmocka_unit_test(garbage_never_breaks_bounds),
     };
     return cmocka_run_group_tests_name("protocols_frame", tests, NULL, NULL);
 }
