@@ -166,7 +166,8 @@ void cli_print_verdict(FILE *out, const char *file, const cli_source *src,
 /* Failures, the last tail lines of the trace, the replay command. */
 void cli_print_failure(FILE *out, const cli_opts *o, const char *file, const cli_source *src,
                        const weft_run_result *res);
-/* "weft replay FILE --seed S" with the --load and cap options of o. */
+/* "weft replay FILE --seed S" with the --load and cap options of o; paths
+ * are quoted for the shell when they need it. */
 void cli_print_replay_command(FILE *out, const cli_opts *o, const char *file,
                               const cli_source *src);
 /* Write the captured choices of a run of file from src to path, in the

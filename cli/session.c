@@ -307,20 +307,48 @@ void cli_print_verdict(FILE *out, const char *file, const cli_source *src,
             (unsigned long long)res->trace_hash, nondeterministic ? " nondeterministic" : "");
 }
 
+/* A word of a shell command: as is when it is made of safe characters only,
+ * else in single quotes (a quote inside becomes '\''). */
+static void shell_word(FILE *out, const char *w)
+{
+    bool safe = *w != '\0';
+    for (const char *p = w; *p && safe; p++)
+        safe = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=+-@%,",
+                      *p) != NULL;
+    if (safe) {
+        fputs(w, out);
+        return;
+    }
+    fputc('\'', out);
+    for (const char *p = w; *p; p++) {
+        if (*p == '\'')
+            fputs("'\\''", out);
+        else
+            fputc(*p, out);
+    }
+    fputc('\'', out);
+}
+
 void cli_print_replay_command(FILE *out, const cli_opts *o, const char *file,
                               const cli_source *src)
 {
-    fprintf(out, "weft replay %s", file);
-    for (size_t i = 0; i < o->nplugins; i++)
-        fprintf(out, " --load %s", o->plugins[i]);
+    fputs("weft replay ", out);
+    shell_word(out, file);
+    for (size_t i = 0; i < o->nplugins; i++) {
+        fputs(" --load ", out);
+        shell_word(out, o->plugins[i]);
+    }
     if (o->has_max_events)
         fprintf(out, " --max-events %llu", (unsigned long long)o->max_events);
     if (o->has_max_time)
         fprintf(out, " --max-time %lldns", (long long)o->max_time_ns);
-    if (src->from_file)
-        fprintf(out, " --%s %s\n", src->from_bytes ? "bytes" : "choices", src->choices_path);
-    else
+    if (src->from_file) {
+        fprintf(out, " --%s ", src->from_bytes ? "bytes" : "choices");
+        shell_word(out, src->choices_path);
+        fputc('\n', out);
+    } else {
         fprintf(out, " --seed %llu\n", (unsigned long long)src->seed);
+    }
 }
 
 void cli_print_trace(FILE *out, const weft_run_result *res, size_t tail_lines)

@@ -632,6 +632,15 @@ static void run_pass_and_fail(void **state)
     expect_contains("stdout", p.out, want);
     proc_free(&p);
 
+    /* A path the shell would split is quoted in the replay command. */
+    const char *spaced = write_file("it's failing.scn", scn_fail);
+    run_weft(&p, "run", spaced);
+    expect_status(&p, 1);
+    snprintf(want, sizeof want, "replay: weft replay '%s/it'\\''s failing.scn' --seed 1\n",
+             tmp_dir);
+    expect_contains("stdout", p.out, want);
+    proc_free(&p);
+
     /* Several files: every verdict is printed, the exit status is the worst. */
     run_weft(&p, "run", pass, failing, pass);
     expect_status(&p, 1);
