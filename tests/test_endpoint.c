@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -241,6 +242,140 @@ static void bad_arguments_and_small_buffers(void **state)
     assert_int_equal(strlen(big), 45 + strlen("...: port too long at column 5"));
 }
 
+/* ------------------------------------------- generated descriptions */
+
+static uint64_t rng_state;
+
+static uint32_t rng(uint32_t n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state % n);
+}
+
+/* Append s with ':', '=' and '\\' escaped. */
+static void append_escaped(char *buf, size_t cap, const char *s)
+{
+    size_t n = strlen(buf);
+    for (; *s && n + 3 < cap; s++) {
+        if (*s == ':' || *s == '=' || *s == '\\')
+            buf[n++] = '\\';
+        buf[n++] = *s;
+    }
+    buf[n] = '\0';
+}
+
+static void append(char *buf, size_t cap, const char *s)
+{
+    size_t n = strlen(buf);
+    snprintf(buf + n, cap - n, "%s", s);
+}
+
+/* Any client endpoint, written in a random one of the accepted forms, parses
+ * back to itself. */
+static void generated_clients_round_trip(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "abcXYZ09.-_:=\\";
+    rng_state = 0x9e3779b97f4a7c15u;
+    for (int iter = 0; iter < 20000; iter++) {
+        char host[WEFT_HOST_MAX];
+        size_t hlen = 1 + rng(WEFT_HOST_MAX - 1);
+        for (size_t i = 0; i < hlen; i++)
+            host[i] = alphabet[rng(sizeof alphabet - 1)];
+        host[hlen] = '\0';
+        uint16_t port = (uint16_t)(1 + rng(65535));
+        int64_t timeout_ns = 1 + (int64_t)rng(1000000) * (int64_t)rng(1000000);
+        bool with_timeout = rng(2);
+        char portbuf[8], tbuf[40];
+        snprintf(portbuf, sizeof portbuf, "%u", (unsigned)port);
+        snprintf(tbuf, sizeof tbuf, "%lld.%09lld", (long long)(timeout_ns / WEFT_NS_PER_S),
+                 (long long)(timeout_ns % WEFT_NS_PER_S));
+        char desc[512] = "";
+        append(desc, sizeof desc, rng(2) ? "tcp" : "TCP");
+        switch (rng(4)) {
+        case 0: /* positional */
+            append(desc, sizeof desc, ":");
+            append_escaped(desc, sizeof desc, host);
+            append(desc, sizeof desc, ":");
+            append(desc, sizeof desc, portbuf);
+            break;
+        case 1: /* keywords, port first */
+            append(desc, sizeof desc, ":port=");
+            append(desc, sizeof desc, portbuf);
+            append(desc, sizeof desc, ":host=");
+            append_escaped(desc, sizeof desc, host);
+            break;
+        case 2: /* keyword host, positional port */
+            append(desc, sizeof desc, ":host=");
+            append_escaped(desc, sizeof desc, host);
+            append(desc, sizeof desc, ":");
+            append(desc, sizeof desc, portbuf);
+            break;
+        default: /* positional host, keyword port */
+            append(desc, sizeof desc, ":port=");
+            append(desc, sizeof desc, portbuf);
+            append(desc, sizeof desc, ":");
+            append_escaped(desc, sizeof desc, host);
+            break;
+        }
+        if (with_timeout) {
+            append(desc, sizeof desc, ":timeout=");
+            append(desc, sizeof desc, tbuf);
+        }
+        weft_endpoint ep;
+        char err[200];
+        int rc = weft_endpoint_parse_client(desc, &ep, err, sizeof err);
+        if (rc != WEFT_OK)
+            print_error("\"%s\": %s\n", desc, err);
+        assert_int_equal(rc, WEFT_OK);
+        assert_string_equal(ep.host, host);
+        assert_int_equal(ep.port, port);
+        assert_int_equal(ep.timeout_ns, with_timeout ? timeout_ns : 30 * WEFT_NS_PER_S);
+    }
+}
+
+/* Random bytes from a hostile alphabet: never a crash, always a definite
+ * answer, and every error message names a column inside the description. */
+static void generated_garbage_is_rejected_cleanly(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "tcpTCP:=\\0123456789.hostpr ti-";
+    rng_state = 12345;
+    int ok = 0, bad = 0;
+    for (int iter = 0; iter < 50000; iter++) {
+        char desc[48];
+        size_t len = rng(sizeof desc);
+        for (size_t i = 0; i < len; i++)
+            desc[i] = alphabet[rng(sizeof alphabet - 1)];
+        if (rng(2) && len >= 4)
+            memcpy(desc, "tcp:", 4);
+        desc[len] = '\0';
+        weft_endpoint ep;
+        char err[160];
+        for (int server = 0; server < 2; server++) {
+            memset(err, 'x', sizeof err);
+            int rc = server ? weft_endpoint_parse_server(desc, &ep, err, sizeof err)
+                            : weft_endpoint_parse_client(desc, &ep, err, sizeof err);
+            assert_true(memchr(err, '\0', sizeof err) != NULL);
+            if (rc == WEFT_OK) {
+                ok++;
+                assert_string_equal(err, "");
+                continue;
+            }
+            bad++;
+            assert_int_equal(rc, WEFT_EENDPOINT);
+            const char *col = strstr(err, " at column ");
+            assert_non_null(col);
+            long c = strtol(col + strlen(" at column "), NULL, 10);
+            assert_true(c >= 1 && c <= (long)len + 1);
+        }
+    }
+    assert_true(ok > 100);
+    assert_true(bad > 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +388,8 @@ int main(void)
         cmocka_unit_test(server_errors),
         cmocka_unit_test(client_errors),
         cmocka_unit_test(bad_arguments_and_small_buffers),
+        cmocka_unit_test(generated_clients_round_trip),
+        cmocka_unit_test(generated_garbage_is_rejected_cleanly),
     };
     return cmocka_run_group_tests_name("endpoint", tests, NULL, NULL);
 }
