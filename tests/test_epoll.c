@@ -19,7 +19,7 @@
 #include "weft/reactor.h"
 
 #define RUN_LIMIT_NS (5 * WEFT_NS_PER_S)
-#define MAXP 8
+#define MAXP 48
 #define BIG_BYTES (8u * 1024u * 1024u)
 #define CHUNK_BYTES (64u * 1024u)
 
@@ -755,6 +755,91 @@ static void data_before_reset_is_delivered(void **state)
     assert_string_equal(s->reason, WEFT_REASON_LOST);
 }
 
+static void write_a(void *ctx)
+{
+    world *w = ctx;
+    tp *s = proto_of(w, &w->server, 0);
+    if (!s->lost)
+        w->log[w->nlog++] = weft_transport_write(s->base.transport, "a", 1);
+}
+
+static void pause_made_server(tp *p)
+{
+    assert_int_equal(weft_transport_pause_reading(p->base.transport), WEFT_OK);
+}
+
+/* Writing to a peer that closed: the kernel answers with a reset, the next
+ * send fails with EPIPE. The process must not get SIGPIPE (MSG_NOSIGNAL):
+ * without it this test dies. */
+static void write_to_closed_peer_is_lost_not_sigpipe(void **state)
+{
+    world *w = *state;
+    w->server.on_made = pause_made_server;
+    listen_local(w);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons(w->port);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    run_until(w, server_made);
+    close(fd); /* a FIN the paused server does not read */
+    weft_call *t[5];
+    for (int i = 0; i < 5; i++)
+        t[i] = weft_call_later(w->r, (i + 1) * 20 * WEFT_NS_PER_MS, write_a, w);
+    run_until(w, all_lost);
+    for (int i = 0; i < 5; i++)
+        weft_call_release(t[i]);
+    tp *s = proto_of(w, &w->server, 0);
+    assert_string_equal(s->reason, WEFT_REASON_LOST);
+    assert_int_equal(w->log[0], WEFT_OK);
+}
+
+#define MANY 20
+
+static void many_made(tp *p)
+{
+    char msg[32];
+    int i = (int)(p - p->w->protos);
+    snprintf(msg, sizeof msg, "client-%02d;", i);
+    assert_int_equal(weft_transport_write(p->base.transport, msg, 10), WEFT_OK);
+}
+
+static bool many_done(world *w)
+{
+    int lost = 0;
+    for (int i = 0; i < w->nprotos; i++)
+        lost += w->protos[i].lost;
+    return w->nprotos == 2 * MANY && lost == 2 * MANY;
+}
+
+static void many_connections_at_once(void **state)
+{
+    world *w = *state;
+    w->server.on_data = echo_data;
+    w->client.on_made = many_made;
+    w->client.on_data = close_at_ten;
+    listen_local(w);
+    for (int i = 0; i < MANY; i++)
+        assert_int_equal(weft_connect_factory(w->r, w->desc, &w->client.f, NULL), WEFT_OK);
+    run_until(w, many_done);
+    for (int i = 0; i < w->nprotos; i++) {
+        tp *p = &w->protos[i];
+        assert_string_equal(p->reason, WEFT_REASON_DONE);
+        assert_int_equal(p->rx_len, 10);
+        if (p->s == &w->client) {
+            char msg[32];
+            snprintf(msg, sizeof msg, "client-%02d;", i);
+            assert_memory_equal(p->rx, msg, 10); /* its own bytes, not another's */
+        }
+    }
+    assert_int_equal(w->client.lost_hooks, MANY);
+    assert_int_equal(w->client.starts, 1);
+    assert_int_equal(w->client.stops, 1);
+}
+
 static bool client_failed(world *w)
 {
     return w->client.failed > 0 && w->client.reconnects_left == 0 && w->client.stops > 0;
@@ -1404,6 +1489,8 @@ int main(void)
         T(abort_gives_aborted_and_lost),
         T(refused_connect),
         T(data_before_reset_is_delivered),
+        T(write_to_closed_peer_is_lost_not_sigpipe),
+        T(many_connections_at_once),
         T(connect_timeout),
         T(half_close_both_aware),
         T(half_close_unaware_peer),
