@@ -764,6 +764,132 @@ static void reconnecting_client_across_a_crash(void **state)
     world_free(w);
 }
 
+/* ------------------------------------------------ Everything at once */
+
+static uint8_t stream_byte(unsigned id, size_t i)
+{
+    return i == 0 ? (uint8_t)id : (uint8_t)(id * 37u + i * 11u + i / 7u);
+}
+
+/* Each client sends its stream in varied writes, then closes. */
+static void chaos_client_made(tproto *p)
+{
+    unsigned id = (unsigned)(p - p->w->protos) + 1;
+    uint8_t buf[64];
+    size_t off = 0;
+    for (int k = 0; off < 400; k++) {
+        size_t len = 1 + (size_t)(k * 29 + (int)id) % 60;
+        if (len > 400 - off)
+            len = 400 - off;
+        for (size_t i = 0; i < len; i++)
+            buf[i] = stream_byte(id, off + i);
+        int rc = weft_transport_write(p->base.transport, buf, len);
+        assert_true(rc == WEFT_OK);
+        off += len;
+    }
+    if (id % 3 == 0)
+        assert_int_equal(weft_transport_lose_write_connection(p->base.transport), WEFT_OK);
+    else if (id % 3 == 1)
+        assert_int_equal(weft_transport_lose_connection(p->base.transport), WEFT_OK);
+}
+
+static void chaos_echo(tproto *p, const uint8_t *d, size_t n)
+{
+    int rc = weft_transport_write(p->base.transport, d, n);
+    assert_true(rc == WEFT_OK || rc == WEFT_ECLOSED);
+}
+
+/* Random faults at every rate, crashes and partitions at seed-chosen times,
+ * over many seeds: whatever happens, every byte that arrives is the right
+ * one in the right place, every protocol that was made is lost and
+ * destroyed exactly once, and nothing leaks. */
+static void chaos_invariants(void **state)
+{
+    (void)state;
+    size_t made = 0, done = 0, lost = 0, bytes = 0, full = 0;
+    for (uint64_t seed = 1; seed <= 150; seed++) {
+        weft_net_config n = latency_cfg(0, 5 * MS);
+        n.max_chunk = 1 + seed % 16;
+        n.coalesce = seed % 2 == 0;
+        n.reset_ppm = 3000;
+        n.stall_ppm = 30000;
+        n.stall_max_ns = 200 * MS;
+        n.refuse_ppm = 100000;
+        world *w = world_new(&n, weft_choice_seeded(seed), false);
+        w->aware = seed % 4 == 0;
+        w->client_made = chaos_client_made;
+        w->server_data = chaos_echo;
+        assert_int_equal(weft_sim_add_host(w->sim, "other"), WEFT_OK);
+        listen_on(w, "server", "tcp:2000");
+        listen_on(w, "other", "tcp:2000");
+        for (int i = 0; i < 6; i++)
+            connect_from(w, i % 2 ? "client" : "other",
+                         i % 3 ? "tcp:server:2000" : "tcp:other:2000");
+        weft_time_ns fault_at = (weft_time_ns)(seed % 7) * MS;
+        assert_int_equal(weft_sim_run_until(w->sim, fault_at), WEFT_OK);
+        switch (seed % 5) {
+        case 0:
+            assert_int_equal(weft_sim_crash(w->sim, "server"), WEFT_OK);
+            break;
+        case 1:
+            assert_int_equal(weft_sim_partition(w->sim, "client", "server"), WEFT_OK);
+            break;
+        case 2:
+            assert_int_equal(weft_sim_stall(w->sim, "server", "other"), WEFT_OK);
+            break;
+        case 3:
+            assert_int_equal(weft_sim_reset(w->sim, "other", NULL), WEFT_OK);
+            break;
+        default:
+            break;
+        }
+        assert_int_equal(weft_sim_run_until(w->sim, fault_at + 50 * MS), WEFT_OK);
+        if (seed % 5 == 1)
+            assert_int_equal(weft_sim_heal(w->sim, "client", "server"), WEFT_OK);
+        if (seed % 5 == 2)
+            assert_int_equal(weft_sim_release(w->sim, "server", "other"), WEFT_OK);
+        assert_int_equal(weft_sim_run_until(w->sim, 100 * S), WEFT_OK);
+        /* Every byte received is in its place. */
+        for (int i = 0; i < w->nprotos; i++) {
+            tproto *p = &w->protos[i];
+            assert_int_equal(p->made, 1);
+            if (p->len == 0)
+                continue;
+            unsigned id = p->is_client ? (unsigned)i + 1 : p->data[0];
+            for (size_t k = 0; k < p->len; k++)
+                if (p->data[k] != stream_byte(id, k))
+                    fail_msg("seed %llu proto %d byte %zu", (unsigned long long)seed, i, k);
+            if (p->is_client)
+                assert_true(p->len <= 400);
+            bytes += p->len;
+            full += p->is_client && p->len == 400;
+        }
+        for (int i = 0; i < w->nprotos; i++) {
+            made++;
+            done += strcmp(w->protos[i].reason, WEFT_REASON_DONE) == 0;
+            lost += strcmp(w->protos[i].reason, WEFT_REASON_LOST) == 0;
+        }
+        tproto *all = w->protos;
+        int count = w->nprotos;
+        weft_sim_free(w->sim);
+        w->sim = NULL;
+        for (int i = 0; i < count; i++) {
+            assert_int_equal(all[i].lost, 1);
+            assert_int_equal(all[i].destroyed, 1);
+            assert_int_equal(all[i].lost_before_destroy, 1);
+        }
+        for (int i = 0; i < w->nprotos; i++)
+            free(w->protos[i].data);
+        free(w);
+    }
+    /* The runs did varied things: clean ends, resets, whole echoes. */
+    assert_true(made > 500);
+    assert_true(done > 100);
+    assert_true(lost > 50);
+    assert_true(full > 50);
+    assert_true(bytes > 100000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -781,6 +907,7 @@ int main(void)
         cmocka_unit_test(zero_rates_ask_nothing),
         cmocka_unit_test(config_validation),
         cmocka_unit_test(reconnecting_client_across_a_crash),
+        cmocka_unit_test(chaos_invariants),
     };
     return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
 }
