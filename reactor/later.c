@@ -23,7 +23,7 @@
  * without running and its record (and the reference) is not released: free
  * reactors after their work is done, as the tests do.
  */
-#include "reactor/reactor_internal.h"
+#include "weft/reactor.h"
 
 /* ------------------------------------------------------------ deferLater */
 

@@ -19,7 +19,7 @@
  * struct is never freed under a running frame. Freeing while fn's Deferred is
  * pending cancels that Deferred, whose handler then releases everything.
  */
-#include "reactor/reactor_internal.h"
+#include "weft/reactor.h"
 
 struct weft_looping_call {
     weft_reactor *reactor;

@@ -507,6 +507,34 @@ static void real_reactor_connect_and_refused(void **state)
     weft_reactor_free(w.r);
 }
 
+static void real_reactor_freed_while_connecting_and_connected(void **state)
+{
+    (void)state;
+    tworld w;
+    epoll_world(&w);
+    assert_int_equal(weft_listen(w.r, "tcp:0:interface=127.0.0.1", &w.server_f, &w.listener),
+                     WEFT_OK);
+    char desc[64];
+    snprintf(desc, sizeof desc, "tcp:127.0.0.1:%u",
+             (unsigned)weft_listener_address(w.listener)->port);
+    weft_deferred *connected = NULL;
+    assert_int_equal(weft_connect(w.r, desc, &w.client_f, &connected), WEFT_OK);
+    assert_int_equal(weft_reactor_run_until(w.r, deferred_fired, connected,
+                                            weft_now(w.r) + REAL_LIMIT_NS),
+                     WEFT_OK);
+    assert_int_equal(weft_deferred_peek(connected, NULL), WEFT_DEFERRED_SUCCEEDED);
+    /* A second one, still connecting when the reactor goes. */
+    assert_int_equal(weft_connect(w.r, desc, &w.client_f, &w.d), WEFT_OK);
+    weft_reactor_free(w.r);
+    expect_failed(w.d, WEFT_REASON_ABORTED);
+    assert_int_equal(weft_deferred_cancel(w.d), WEFT_OK); /* no canceller left to run */
+    assert_int_equal(w.client_lost, 1);
+    assert_string_equal(w.lost_reason, WEFT_REASON_ABORTED);
+    assert_int_equal(w.client_starts, w.client_stops);
+    weft_deferred_unref(connected);
+    weft_deferred_unref(w.d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +552,7 @@ int main(void)
         cmocka_unit_test(dropped_deferred_still_connects),
         cmocka_unit_test(out_of_memory),
         cmocka_unit_test(real_reactor_connect_and_refused),
+        cmocka_unit_test(real_reactor_freed_while_connecting_and_connected),
     };
     return cmocka_run_group_tests_name("connect", tests, NULL, NULL);
 }
