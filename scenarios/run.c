@@ -1819,6 +1819,13 @@ static void liveness(run *R)
                       "with `%s expect open`)",
                       ent->kind == SCN_ENT_PEER ? "peer" : "client", ent->name, ent->name);
         }
+        rt_peer *peer = ent->kind == SCN_ENT_PEER ? R->ents[e].peer : NULL;
+        if (peer != NULL && peer->len > 0) {
+            char a[GOT_MAX / 2];
+            render(a, sizeof a, peer->buf, peer->len, 60);
+            failf(R, ent->line, "liveness: peer %s received %zu byte(s) no expectation consumed: %s",
+                  ent->name, peer->len, a);
+        }
         if (ent->kind == SCN_ENT_DEFERRED && R->ents[e].def.d != NULL) {
             rt_def *rd = &R->ents[e].def;
             weft_result res;

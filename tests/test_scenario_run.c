@@ -583,6 +583,8 @@ static void test_liveness(void **state)
                "t.scn:3: liveness: peer p is still connected at the end (close it, or declare it "
                "with `p expect open`)");
     passes(ECHO "p expect connected within 1s\np expect open\n");
+    fails_with(ECHO "p send \"abc\"\np expect \"ab\" within 1s\np close\np expect closed within 1s\n",
+               "t.scn:3: liveness: peer p received 1 byte(s) no expectation consumed: \"c\"");
     fails_with("host a\nlisten echo on a:7\nclient c echo connects to a:7\nc expect connected within 1s\n",
                "t.scn:3: liveness: client c is still connected at the end (close it, or declare it "
                "with `c expect open`)");
