@@ -124,6 +124,12 @@ static const uint8_t *find_delim(const weft_line_receiver *lr, const uint8_t *p,
         return NULL;
     const uint8_t *end = p + len - dl + 1;
     uint8_t first = lr->delimiter[0];
+    if (len < 32) { /* short scans (small chunks): a plain loop beats memchr */
+        for (; p < end; p++)
+            if (*p == first && memcmp(p, lr->delimiter, dl) == 0)
+                return p;
+        return NULL;
+    }
     while (p < end) {
         const uint8_t *q = memchr(p, first, (size_t)(end - p));
         if (!q)
