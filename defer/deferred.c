@@ -142,14 +142,12 @@ static bool has_pairs(const weft_deferred *d)
     return (d->flags & F_ONE) != 0;
 }
 
-static int append_pair(weft_deferred *d, const pair *p)
+/* The growth cases of append_pair: leaving the inline slot, and a full
+ * array (compacted when mostly consumed, else doubled). Out of line so that
+ * the common append stays small enough to inline. */
+static int append_slow(weft_deferred *d, const pair *p)
 {
     if (!(d->flags & F_HEAP)) {
-        if (!(d->flags & F_ONE)) {
-            d->cbs.one = *p;
-            d->flags |= F_ONE;
-            return WEFT_OK;
-        }
         pair *pairs = weft_malloc(4 * sizeof *pairs);
         if (!pairs)
             return WEFT_ENOMEM;
@@ -162,32 +160,60 @@ static int append_pair(weft_deferred *d, const pair *p)
         d->flags = (uint16_t)((d->flags & ~F_ONE) | F_HEAP);
         return WEFT_OK;
     }
-    if (d->cbs.heap.cursor == d->cbs.heap.count) {
+    uint32_t live = d->cbs.heap.count - d->cbs.heap.cursor;
+    if (d->cbs.heap.cursor >= d->cbs.heap.count / 2) {
+        /* Most of the array is consumed: slide the live part down. Its cost
+         * is paid by the consumed slots, so appends stay O(1) amortised. */
+        memmove(d->cbs.heap.pairs, d->cbs.heap.pairs + d->cbs.heap.cursor, live * sizeof(pair));
         d->cbs.heap.cursor = 0;
-        d->cbs.heap.count = 0;
-    }
-    if (d->cbs.heap.count == d->cbs.heap.cap) {
-        uint32_t live = d->cbs.heap.count - d->cbs.heap.cursor;
-        if (d->cbs.heap.cursor >= d->cbs.heap.count / 2) {
-            /* Most of the array is consumed: slide the live part down. Its
-             * cost is paid by the consumed slots, so appends stay O(1). */
-            memmove(d->cbs.heap.pairs, d->cbs.heap.pairs + d->cbs.heap.cursor,
-                    live * sizeof(pair));
-            d->cbs.heap.cursor = 0;
-            d->cbs.heap.count = live;
-        } else {
-            if (d->cbs.heap.cap >= PAIRS_MAX)
-                return WEFT_ELIMIT;
-            uint32_t cap = d->cbs.heap.cap * 2;
-            pair *pairs = weft_realloc(d->cbs.heap.pairs, cap * sizeof *pairs);
-            if (!pairs)
-                return WEFT_ENOMEM;
-            d->cbs.heap.pairs = pairs;
-            d->cbs.heap.cap = cap;
-        }
+        d->cbs.heap.count = live;
+    } else {
+        if (d->cbs.heap.cap >= PAIRS_MAX)
+            return WEFT_ELIMIT;
+        uint32_t cap = d->cbs.heap.cap * 2;
+        pair *pairs = weft_realloc(d->cbs.heap.pairs, cap * sizeof *pairs);
+        if (!pairs)
+            return WEFT_ENOMEM;
+        d->cbs.heap.pairs = pairs;
+        d->cbs.heap.cap = cap;
     }
     d->cbs.heap.pairs[d->cbs.heap.count++] = *p;
     return WEFT_OK;
+}
+
+static inline void set_pair(pair *dst, weft_handler_fn cb, void *cb_ctx, weft_handler_fn eb,
+                            void *eb_ctx)
+{
+    /* Field by field: building a pair on the stack and copying it costs a
+     * store-forwarding stall on every append. */
+    dst->cb = cb;
+    dst->cb_ctx = cb_ctx;
+    dst->eb = eb;
+    dst->eb_ctx = eb_ctx;
+}
+
+/* Invariant: in heap mode cursor < count, or both are 0 (take_pair resets
+ * them when the last pair is taken). */
+static inline int append4(weft_deferred *d, weft_handler_fn cb, void *cb_ctx, weft_handler_fn eb,
+                          void *eb_ctx)
+{
+    uint16_t flags = d->flags;
+    if (!(flags & (F_HEAP | F_ONE))) {
+        set_pair(&d->cbs.one, cb, cb_ctx, eb, eb_ctx);
+        d->flags = (uint16_t)(flags | F_ONE);
+        return WEFT_OK;
+    }
+    if ((flags & F_HEAP) && d->cbs.heap.count < d->cbs.heap.cap) {
+        set_pair(&d->cbs.heap.pairs[d->cbs.heap.count++], cb, cb_ctx, eb, eb_ctx);
+        return WEFT_OK;
+    }
+    pair p = {cb, cb_ctx, eb, eb_ctx};
+    return append_slow(d, &p);
+}
+
+static inline int append_pair(weft_deferred *d, const pair *p)
+{
+    return append4(d, p->cb, p->cb_ctx, p->eb, p->eb_ctx);
 }
 
 static bool take_pair(weft_deferred *d, pair *out)
@@ -539,13 +565,12 @@ int weft_deferred_errback(weft_deferred *d, weft_failure *f)
     return fire(d, true, NULL, f);
 }
 
-int weft_deferred_add_callbacks(weft_deferred *d, weft_handler_fn callback, void *cb_ctx,
-                                weft_handler_fn errback, void *eb_ctx)
+static inline int add_pair(weft_deferred *d, weft_handler_fn callback, void *cb_ctx,
+                           weft_handler_fn errback, void *eb_ctx)
 {
     if (!d)
         return WEFT_EINVAL;
-    pair p = {callback, callback ? cb_ctx : NULL, errback, errback ? eb_ctx : NULL};
-    int rc = append_pair(d, &p);
+    int rc = append4(d, callback, callback ? cb_ctx : NULL, errback, errback ? eb_ctx : NULL);
     if (rc != WEFT_OK)
         return rc;
     if ((d->flags & F_CALLED) && d->paused == 0)
@@ -553,19 +578,25 @@ int weft_deferred_add_callbacks(weft_deferred *d, weft_handler_fn callback, void
     return WEFT_OK;
 }
 
+int weft_deferred_add_callbacks(weft_deferred *d, weft_handler_fn callback, void *cb_ctx,
+                                weft_handler_fn errback, void *eb_ctx)
+{
+    return add_pair(d, callback, cb_ctx, errback, eb_ctx);
+}
+
 int weft_deferred_add_callback(weft_deferred *d, weft_handler_fn callback, void *ctx)
 {
-    return weft_deferred_add_callbacks(d, callback, ctx, NULL, NULL);
+    return add_pair(d, callback, ctx, NULL, NULL);
 }
 
 int weft_deferred_add_errback(weft_deferred *d, weft_handler_fn errback, void *ctx)
 {
-    return weft_deferred_add_callbacks(d, NULL, NULL, errback, ctx);
+    return add_pair(d, NULL, NULL, errback, ctx);
 }
 
 int weft_deferred_add_both(weft_deferred *d, weft_handler_fn handler, void *ctx)
 {
-    return weft_deferred_add_callbacks(d, handler, ctx, handler, ctx);
+    return add_pair(d, handler, ctx, handler, ctx);
 }
 
 int weft_deferred_chain_to(weft_deferred *d, weft_deferred *other)
