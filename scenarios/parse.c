@@ -1536,6 +1536,9 @@ static bool st_expect(parser *p, tok *kw, int subj)
     } else if (def && is_kw(k, "succeeded")) {
         next(p);
         st->ekind = SCN_E_SUCCEEDED;
+    } else if (def && is_kw(k, "fired")) {
+        next(p);
+        st->ekind = SCN_E_FIRED;
     } else if (def && is_kw(k, "failure")) {
         next(p);
         st->ekind = SCN_E_FAILURE;
@@ -1593,7 +1596,7 @@ static bool st_expect(parser *p, tok *kw, int subj)
                 return false;
         }
     } else {
-        const char *menu = def ? "value, succeeded, failure, pending, values, list"
+        const char *menu = def ? "value, succeeded, failure, fired, pending, values, list"
                            : data ? "a string, bytes, line, prefix, match, nothing, connected, "
                                     "closed, connect-failed, open"
                                   : "connected, closed, connect-failed, open";

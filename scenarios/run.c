@@ -1121,6 +1121,11 @@ static int check(run *R, const scn_stmt *st, char *got, size_t gotlen)
         snprintf(got, gotlen, "still pending%s", weft_deferred_paused(rd->d) ? " (paused)" : "");
         return 0;
     }
+    if (st->ekind == SCN_E_FIRED) {
+        if (ds == WEFT_DEFERRED_FAILED)
+            rd->observed = true;
+        return 1;
+    }
     if (ds == WEFT_DEFERRED_FAILED) {
         const weft_failure *f = res.failure;
         if (st->ekind == SCN_E_FAILURE && weft_failure_check(f, st->type) &&
@@ -1233,6 +1238,7 @@ static void describe_expect(const run *R, const scn_stmt *st, char *out, size_t 
         snprintf(out, n, "value %s", a);
         break;
     case SCN_E_SUCCEEDED: snprintf(out, n, "succeeded"); break;
+    case SCN_E_FIRED: snprintf(out, n, "fired"); break;
     case SCN_E_FAILURE:
         if (st->msg[0])
             snprintf(out, n, "failure %s \"%s\"", st->type, st->msg);

@@ -133,6 +133,7 @@ typedef enum scn_ekind {
     SCN_E_OPEN,
     SCN_E_VALUE,
     SCN_E_SUCCEEDED,
+    SCN_E_FIRED, /* has a result, value or Failure (the Failure counts as handled) */
     SCN_E_FAILURE,
     SCN_E_PENDING,
     SCN_E_VALUES, /* gather */

@@ -507,6 +507,7 @@ static void test_deferred_expectations(void **state)
                            "a expect failure KeyError\n"
                            "a expect failure SmtpRejected \"550\" within 1s\n"
                            "a expect pending\n"
+                           "a expect fired within 1s\n"
                            "gather g of a b\n"
                            "g expect values 1 \"two\" none within 1s\n"
                            "list l of a b\n"
@@ -520,23 +521,25 @@ static void test_deferred_expectations(void **state)
     assert_int_equal(stmt(sc, 6)->ekind, SCN_E_FAILURE);
     assert_string_equal(stmt(sc, 7)->msg, "550");
     assert_int_equal(stmt(sc, 8)->ekind, SCN_E_PENDING);
-    const scn_stmt *s = stmt(sc, 10);
+    assert_int_equal(stmt(sc, 9)->ekind, SCN_E_FIRED);
+    assert_true(stmt(sc, 9)->has_within);
+    const scn_stmt *s = stmt(sc, 11);
     assert_int_equal(s->ekind, SCN_E_VALUES);
     assert_int_equal(s->nitems, 3);
     assert_int_equal(s->items[1].v.kind, SCN_V_STR);
     assert_true(s->has_within);
-    s = stmt(sc, 12);
+    s = stmt(sc, 13);
     assert_int_equal(s->ekind, SCN_E_LIST);
     assert_int_equal(s->nitems, 3);
     assert_int_equal(s->items[0].state, 1);
     assert_int_equal(s->items[1].state, 2);
     assert_string_equal(s->items[1].type, "KeyError");
     assert_int_equal(s->items[2].state, 0);
-    s = stmt(sc, 13);
+    s = stmt(sc, 14);
     assert_int_equal(s->kind, SCN_S_EXPECT_ORDER);
     assert_int_equal(s->nlabels, 2);
     assert_string_equal(s->labels[1], "second");
-    assert_int_equal(stmt(sc, 14)->nlabels, 0);
+    assert_int_equal(stmt(sc, 15)->nlabels, 0);
     weft_scenario_free(sc);
 
     bad("deferred a\na expect values 1\n", "t.scn:2:10: 'values' applies to a gather; 'a' is not one");
@@ -547,7 +550,7 @@ static void test_deferred_expectations(void **state)
     bad("deferred a\na expect pending within 1s\n",
         "t.scn:2:18: 'pending' is checked at once and takes no deadline");
     bad("deferred a\na expect connected\n",
-        "t.scn:2:10: cannot expect 'connected' of a Deferred (value, succeeded, failure, pending, "
+        "t.scn:2:10: cannot expect 'connected' of a Deferred (value, succeeded, failure, fired, pending, "
         "values, list)");
     bad("expect chaos\n", "t.scn:1:8: expected 'order' or a name before 'expect', got 'chaos'");
     bad("expect order first\n", "t.scn:1:14: expected a label (a quoted string), got 'first'");

@@ -436,6 +436,17 @@ static void test_deferred_failures(void **state)
                "t.scn:3: d: expected failure Timeout within 500ms, got still pending after 500ms");
 }
 
+static void test_fired(void **state)
+{
+    (void)state;
+    passes("deferred d\nd fire 1\nd expect fired\n");
+    /* A Failure seen by `fired` counts as handled. */
+    passes("deferred d\nd fail E\nd expect fired\n");
+    passes("deferred d\nafter 1s: d fail E\nd expect fired within 1s\n");
+    fails_with("deferred d\nd expect fired within 1s\n",
+               "t.scn:2: d: expected fired within 1s, got still pending after 1s");
+}
+
 static void test_pending(void **state)
 {
     (void)state;
@@ -888,6 +899,7 @@ int main(void)
         cmocka_unit_test(test_peer_misuse),
         cmocka_unit_test(test_deferred_values),
         cmocka_unit_test(test_deferred_failures),
+        cmocka_unit_test(test_fired),
         cmocka_unit_test(test_pending),
         cmocka_unit_test(test_handlers_and_order),
         cmocka_unit_test(test_lists_and_gathers),
