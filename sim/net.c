@@ -206,6 +206,13 @@ static weft_time_ns net_now(const weft_simnet *n)
     return weft__sim_now(n->sim);
 }
 
+/* t + d_ns for d_ns >= 0, saturating: huge configured delays mean "never",
+ * not an overflow. */
+static weft_time_ns later(weft_time_ns t, int64_t d_ns)
+{
+    return t > INT64_MAX - d_ns ? INT64_MAX : t + d_ns;
+}
+
 static const char *host_name(const weft_simnet *n, uint32_t h)
 {
     return n->hosts[h].name;
@@ -302,9 +309,9 @@ static int64_t pick_latency(weft_simnet *n)
         return lo + (int64_t)weft__sim_choose(n->sim, (uint32_t)range + 1, "net.latency");
     /* Wider than a choice can say: pick one of 2^32-1 evenly spaced steps. */
     uint32_t v = weft__sim_choose(n->sim, UINT32_MAX, "net.latency");
-    int64_t step = range / (int64_t)(UINT32_MAX - 1) + 1;
-    int64_t off = (int64_t)v * step;
-    return lo + (off > range ? range : off);
+    uint64_t step = (uint64_t)range / (UINT32_MAX - 1u) + 1u;
+    uint64_t off = (uint64_t)v * step; /* < 2^32 * 2^31: no wrap */
+    return lo + (off > (uint64_t)range ? range : (int64_t)off);
 }
 
 /* How many of span queued bytes the next delivery carries (max_chunk set).
@@ -524,7 +531,7 @@ static void pipe_schedule(net_side *s)
             base_ns = ri->sent_ns;
         }
     }
-    weft_time_ns due = base_ns + pick_latency(n);
+    weft_time_ns due = later(base_ns, pick_latency(n));
     if (fault_strikes(n, n->cfg.stall_ppm, "fault.stall")) {
         int64_t hold_ns = 0;
         if (n->cfg.stall_max_ns > 0) {
@@ -533,7 +540,7 @@ static void pipe_schedule(net_side *s)
                                  : UINT32_MAX;
             hold_ns = 1 + (int64_t)weft__sim_choose(n->sim, bound, "net.stall");
         }
-        due += hold_ns;
+        due = later(due, hold_ns);
         weft_sim_trace(n->sim, "net.fault", "stall conn=%llu dir=%s ns=%lld",
                        (unsigned long long)s->conn->id, dir_name(s), (long long)hold_ns);
     }
@@ -1339,7 +1346,7 @@ static void on_syn(void *ctx)
     if (why) {
         weft_sim_trace(n->sim, "net.refused", "from=%s to=%s:%u reason=%s",
                        host_name(n, cn->host), host_name(n, target), (unsigned)port, why);
-        connector_fail_at(cn, net_now(n) + pick_latency(n), WEFT_REASON_REFUSED, why);
+        connector_fail_at(cn, later(net_now(n), pick_latency(n)), WEFT_REASON_REFUSED, why);
         return;
     }
     net_conn *c = conn_new(n, cn->host, target, port);
@@ -1397,7 +1404,7 @@ static int connector_start(net_connector *cn)
     weft_time_ns now = net_now(n);
     int64_t timeout_ns = cn->base.endpoint.timeout_ns > 0 ? cn->base.endpoint.timeout_ns
                                                           : n->cfg.connect_timeout_ns;
-    cn->timeout_ev = weft__sim_schedule(n->sim, now + timeout_ns, cn->host,
+    cn->timeout_ev = weft__sim_schedule(n->sim, later(now, timeout_ns), cn->host,
                                         "net.connect_timeout", on_connect_timeout, cn);
     if (!cn->timeout_ev)
         return WEFT_ENOMEM;
@@ -1409,7 +1416,7 @@ static int connector_start(net_connector *cn)
     if (!n->hosts[cn->host].up) {
         err = connector_fail_at(cn, now, WEFT_REASON_UNREACHABLE, "host down");
     } else if (target == UINT32_MAX) {
-        err = connector_fail_at(cn, now + pick_latency(n), WEFT_REASON_UNREACHABLE,
+        err = connector_fail_at(cn, later(now, pick_latency(n)), WEFT_REASON_UNREACHABLE,
                                 "no such host");
     } else {
         cn->target = target;
@@ -1417,8 +1424,8 @@ static int connector_start(net_connector *cn)
             weft_sim_trace(n->sim, "net.syn_lost", "from=%s to=%s:%u", host_name(n, cn->host),
                            to, (unsigned)cn->base.endpoint.port);
         } else {
-            cn->ev = weft__sim_schedule(n->sim, now + pick_latency(n), target, "net.syn", on_syn,
-                                        cn);
+            cn->ev = weft__sim_schedule(n->sim, later(now, pick_latency(n)), target, "net.syn",
+                                        on_syn, cn);
             if (!cn->ev)
                 err = WEFT_ENOMEM;
         }

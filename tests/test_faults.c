@@ -722,6 +722,24 @@ static void config_validation(void **state)
     run(w);
     assert_int_equal(w->client->made_at, 8 * MS);
     world_free(w);
+    /* Huge bounds mean "very late", never an overflow (UBSan checks). */
+    n = latency_cfg(0, INT64_MAX);
+    n.stall_ppm = 1000000;
+    n.stall_max_ns = INT64_MAX;
+    n.connect_timeout_ns = INT64_MAX;
+    /* SYN at once; the answer: the longest latency plus the longest stall. */
+    const uint32_t vals[] = {0, UINT32_MAX, 0, UINT32_MAX};
+    w = world_new(&n, weft_choice_replay(vals, 4), false);
+    listen_on(w, "server", "tcp:1");
+    connect_from(w, "client", "tcp:server:1");
+    assert_int_equal(weft_sim_run_until(w->sim, 1000 * S), WEFT_OK);
+    assert_non_null(w->server);
+    assert_int_equal(w->failed, 1); /* the endpoint's 30 s ran out first */
+    assert_string_equal(w->fail_reason, WEFT_REASON_TIMED_OUT);
+    weft_time_ns next = 0;
+    assert_true(weft_sim_next_time(w->sim, &next));
+    assert_true(next == INT64_MAX); /* saturated */
+    world_free(w);
 }
 
 /* ----------------------------------------------- Reconnecting client */
