@@ -38,7 +38,7 @@ extern "C" {
 #define WEFT_SCENARIO_LINE_MAX 4096u       /* bytes per line, delimiter excluded */
 #define WEFT_SCENARIO_STATEMENTS_MAX 100000u
 #define WEFT_SCENARIO_NAME_MAX 63u         /* identifiers, host names */
-#define WEFT_SCENARIO_DIAGS_MAX 100u       /* errors kept per file; then one "too many errors" */
+#define WEFT_SCENARIO_DIAGS_MAX 100u       /* errors kept per list; the rest set `truncated` */
 
 /* One error. line and col are 1-based (col counts bytes); line 0 means the
  * error concerns the whole file (e.g. it cannot be read). file and msg are
