@@ -35,6 +35,17 @@ static size_t count_distinct(uint64_t *hashes, size_t n)
     return d;
 }
 
+/* FNV-1a 64 over the little-endian bytes of v: the sweep's digest covers
+ * every (seed, trace hash) pair in order, so two builds that agree on one
+ * digest agree on every run of the sweep. */
+static void digest_add(uint64_t *h, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        *h ^= (v >> (8 * i)) & 0xffu;
+        *h *= UINT64_C(0x100000001b3);
+    }
+}
+
 static volatile sig_atomic_t interrupted;
 
 static void on_sigint(int sig)
@@ -101,6 +112,7 @@ int cli_cmd_explore(const cli_opts *o)
     progress p = {!o->quiet && isatty(STDERR_FILENO), false, cli_wall_seconds(), 0};
     p.last_s = p.start_s;
     uint64_t done = 0, failures = 0, nondet = 0;
+    uint64_t digest = UINT64_C(0xcbf29ce484222325);
     bool saved = false;
     const char *file = o->files[0];
     for (uint64_t k = 0; k < o->seeds; k++) {
@@ -152,6 +164,8 @@ int cli_cmd_explore(const cli_opts *o)
         if (!hashes_lost)
             hashes[done] = res.trace_hash;
         done++;
+        digest_add(&digest, src.seed);
+        digest_add(&digest, res.trace_hash);
         bool failed = !res.passed || r == CLI_EXIT_FAIL;
         if (failed) {
             failures++;
@@ -188,7 +202,8 @@ int cli_cmd_explore(const cli_opts *o)
         fprintf(stdout, "unknown");
     else
         fprintf(stdout, "%zu", distinct);
-    fprintf(stdout, " time=%.3fs rate=%.0f/s", el, el > 0 ? (double)done / el : 0.0);
+    fprintf(stdout, " digest=%016llx time=%.3fs rate=%.0f/s", (unsigned long long)digest, el,
+            el > 0 ? (double)done / el : 0.0);
     if (o->check_determinism)
         fprintf(stdout, " nondeterministic=%llu", (unsigned long long)nondet);
     if (interrupted) {

@@ -24,6 +24,7 @@ int cli_cmd_run(const cli_opts *o)
     if (rc != CLI_EXIT_PASS)
         return rc;
     bool saved = false;
+    size_t passed = 0, failed = 0;
     for (size_t i = 0; i < s.count; i++) {
         cli_source src;
         int r = cli_source_load(o, s.scenarios[i], &src);
@@ -56,9 +57,15 @@ int cli_cmd_run(const cli_opts *o)
             saved = saved || save;
         }
         rc = worst(rc, r);
+        if (r == CLI_EXIT_PASS && res.passed)
+            passed++;
+        else
+            failed++;
         weft_run_result_clear(&res);
         cli_source_clear(&src);
     }
+    if (s.count > 1)
+        fprintf(stdout, "run: %zu scenarios, %zu passed, %zu failed\n", s.count, passed, failed);
     fflush(stdout);
     cli_session_close(&s);
     return rc;

@@ -650,6 +650,7 @@ static void run_pass_and_fail(void **state)
     assert_non_null(strstr(first + 1, want));
     snprintf(want, sizeof want, "FAIL %s", failing);
     expect_contains("stdout", p.out, want);
+    expect_contains("stdout", p.out, "run: 3 scenarios, 2 passed, 1 failed\n");
     proc_free(&p);
 
     /* A file that does not parse stops everything before anything runs. */
@@ -960,6 +961,22 @@ static void explore_finds_and_passes(void **state)
     expect_contains("stdout", p.out, want);
     expect_contains("stdout", p.out, "/s\n");
     proc_free(&p);
+
+    /* The digest covers every (seed, hash): equal for equal sweeps, different
+     * when the seeds differ. */
+    char d1[32], d2[32], d3[32];
+    run_weft(&p, "explore", race, "--seeds", "50", "--keep-going", "--tail", "0");
+    assert_true(field(strstr(p.out, " explore "), "digest=", d1, sizeof d1));
+    assert_int_equal(strlen(d1), 16);
+    proc_free(&p);
+    run_weft(&p, "explore", race, "--seeds", "50", "--keep-going", "--tail", "0");
+    assert_true(field(strstr(p.out, " explore "), "digest=", d2, sizeof d2));
+    proc_free(&p);
+    run_weft(&p, "explore", race, "--seeds", "50", "--from", "2", "--keep-going", "--tail", "0");
+    assert_true(field(strstr(p.out, " explore "), "digest=", d3, sizeof d3));
+    proc_free(&p);
+    assert_string_equal(d1, d2);
+    assert_string_not_equal(d1, d3);
 
     /* The saved choices of explore's first failure replay that failure. */
     char choices[PATH_MAX + 32];
