@@ -2,7 +2,9 @@
 # What `make run` calls: every bundled scenario (scenarios/*.scn) once with
 # its own seed and a determinism check, then a sweep of seeds of each with
 # `weft explore`, then a summary table:
-#   scenario  run  sweep  seeds  failures  distinct  seeds/s
+#   scenario  run  sweep  seeds  failures  distinct  seeds/s  digest
+# (digest: explore's hash over every (seed, trace hash) of the sweep; equal
+# digests across builds mean equal runs.)
 # Exit status: 0 when every run and every sweep passed, 1 otherwise (2 when
 # the command itself is missing or no scenario is found).
 #
@@ -48,7 +50,7 @@ for f in "${files[@]}"; do
     *) run=ERROR ;;
   esac
   if ((rc == 2)); then
-    rows+=("$(printf '%-32s %-6s %-6s %7s %9s %9s %10s' "$name" "$run" "-" "-" "-" "-" "-")")
+    rows+=("$(printf '%-28s %-6s %-6s %7s %9s %9s %10s  %s' "$name" "$run" "-" "-" "-" "-" "-" "-")")
     bad=1
     continue
   fi
@@ -65,14 +67,14 @@ for f in "${files[@]}"; do
   [[ -n $sweep ]] || sweep=ERROR
   [[ $run == PASS ]] || bad=1
   rate=$(field rate "$summary")
-  rows+=("$(printf '%-32s %-6s %-6s %7s %9s %9s %10s' "$name" "$run" "$sweep" \
+  rows+=("$(printf '%-28s %-6s %-6s %7s %9s %9s %10s  %s' "$name" "$run" "$sweep" \
     "$(field seeds "$summary")" "$(field failures "$summary")" \
-    "$(field distinct "$summary")" "${rate%/s}")")
+    "$(field distinct "$summary")" "${rate%/s}" "$(field digest "$summary")")")
 done
 total_end=$(date +%s.%N)
 
 echo
-printf '%-32s %-6s %-6s %7s %9s %9s %10s\n' scenario run sweep seeds failures distinct seeds/s
+printf '%-28s %-6s %-6s %7s %9s %9s %10s  %s\n' scenario run sweep seeds failures distinct seeds/s digest
 printf '%s\n' "${rows[@]}"
 printf 'run: %d scenarios, %s seeds each, %.1f s in all: %s\n' "${#files[@]}" "$seeds" \
   "$(awk -v a="$total_start" -v b="$total_end" 'BEGIN { print b - a }')" "$( ((bad)) && echo FAILED || echo all passed)"
