@@ -44,7 +44,10 @@ extern "C" {
 /* Reason recorded when a receive buffer could not be allocated. */
 #define WEFT_PROTO_REASON_NO_MEMORY "OutOfMemory"
 
-#define WEFT_PROTO_HELD_MAX (256u * 1024u)
+/* Bytes held back while paused (the rest of a chunk, plus anything a
+ * transport delivers before honouring the pause): as much as a transport may
+ * buffer. Allocated only when needed. */
+#define WEFT_PROTO_HELD_MAX WEFT_TRANSPORT_BUFFER_MAX
 
 /* Internal state shared by the receivers: do not touch. */
 typedef struct weft_proto_rx_ {
