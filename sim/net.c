@@ -1847,6 +1847,32 @@ int weft_sim_reset(weft_sim *s, const char *a, const char *b)
     return WEFT_OK;
 }
 
+int weft_sim_abort(weft_sim *s, const char *a, const char *b)
+{
+    if (!s)
+        return WEFT_EINVAL;
+    weft_simnet *n = weft__sim_net(s);
+    uint32_t ia, ib = UINT32_MAX;
+    int err = lookup(n, a, &ia);
+    if (!err && b)
+        err = lookup(n, b, &ib);
+    if (err)
+        return err;
+    for (net_conn *c = n->conns_head; c; c = c->next) {
+        for (int i = 0; i < 2; i++) {
+            net_side *sd = &c->side[i];
+            if (sd->host != ia || (b && c->side[1 - i].host != ib))
+                continue;
+            if (sd->lost || sd->lost_type || (!sd->made && !sd->proto))
+                continue;
+            weft_sim_trace(s, "net.fault", "abort conn=%llu side=%s",
+                           (unsigned long long)c->id, i == 0 ? "client" : "server");
+            tr_abort(&sd->transport);
+        }
+    }
+    return WEFT_OK;
+}
+
 size_t weft_sim_open_connections(const weft_sim *s)
 {
     if (!s)

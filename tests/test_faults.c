@@ -398,6 +398,30 @@ static void reset_every_connection_of_a_host(void **state)
     world_free(w);
 }
 
+static void abort_fault_from_one_end(void **state)
+{
+    (void)state;
+    world *w = traced_pair(5 * MS);
+    write_str(stp(w), "dropped");
+    write_str(ct(w), "arrives? no: the server end is gone");
+    weft_time_ns t0 = weft_now(w->r);
+    assert_int_equal(weft_sim_abort(w->sim, "server", "client"), WEFT_OK);
+    assert_int_equal(w->server->lost, 0); /* one turn later */
+    run(w);
+    assert_string_equal(w->server->reason, WEFT_REASON_ABORTED);
+    assert_int_equal(w->server->lost_at, t0);
+    assert_string_equal(w->client->reason, WEFT_REASON_LOST);
+    assert_int_equal(w->client->lost_at, t0 + 5 * MS);
+    assert_int_equal(w->client->len, 0);
+    assert_int_equal(w->server->len, 0);
+    assert_true(trace_has(w, "net.fault abort conn=1 side=server"));
+    assert_int_equal(weft_sim_abort(w->sim, "server", NULL), WEFT_OK); /* nothing left */
+    assert_int_equal(weft_sim_abort(w->sim, "nowhere", NULL), WEFT_ENOTFOUND);
+    assert_int_equal(weft_sim_abort(w->sim, "", NULL), WEFT_EINVAL);
+    assert_int_equal(weft_sim_abort(w->sim, "server", "nowhere"), WEFT_ENOTFOUND);
+    world_free(w);
+}
+
 /* ---------------------------------------------------------- Partition */
 
 static void partition_holds_traffic_until_heal(void **state)
@@ -913,6 +937,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reset_both_sides_lost),
         cmocka_unit_test(reset_every_connection_of_a_host),
+        cmocka_unit_test(abort_fault_from_one_end),
         cmocka_unit_test(partition_holds_traffic_until_heal),
         cmocka_unit_test(partition_misuse),
         cmocka_unit_test(connect_during_partition_times_out),

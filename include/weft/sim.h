@@ -200,6 +200,11 @@ int weft_sim_stall(weft_sim *s, const char *a, const char *b);
 int weft_sim_release(weft_sim *s, const char *a, const char *b);
 /* Reset every connection between a and b (b NULL: every connection of a). */
 int weft_sim_reset(weft_sim *s, const char *a, const char *b);
+/* Abort, from a's end, every connection between a and b (b NULL: every
+ * connection of a), as if a's protocols had called weft_transport_abort:
+ * a's side sees ConnectionAborted one turn later, the other side
+ * ConnectionLost after the latency; bytes a had not delivered are dropped. */
+int weft_sim_abort(weft_sim *s, const char *a, const char *b);
 /* Connections with at least one side not yet told it is lost. */
 size_t weft_sim_open_connections(const weft_sim *s);
 
