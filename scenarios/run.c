@@ -26,7 +26,10 @@
  * Failure) are recorded as they happen and do not stop it. When the script
  * ends without a failure, the simulator runs until quiet and the liveness
  * checks run (Deferreds still pending, connections still open, that the
- * scenario did not declare).
+ * scenario did not declare; bytes a peer received that nothing consumed).
+ * Teardown cancels what is still pending, takes the Failures the checks
+ * already judged out of the scenario's Deferreds, frees the simulator (the
+ * protocols see connection_lost and destroy), then the factories.
  */
 #include <inttypes.h>
 #include <stdarg.h>
