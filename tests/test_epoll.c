@@ -42,6 +42,7 @@ typedef struct side {
     char fail_reason[48];
     char lost_hook_reason[48];
     int reconnects_left;
+    weft_factory *connector_factory; /* what the hooks' connector reports */
 } side;
 
 struct tp {
@@ -221,7 +222,7 @@ static void side_stop(weft_factory *f)
 static void side_failed(weft_factory *f, weft_connector *c, const weft_failure *reason)
 {
     side *s = (side *)f;
-    assert_ptr_equal(weft_connector_factory(c), f);
+    assert_ptr_equal(weft_connector_factory(c), s->connector_factory);
     s->failed++;
     snprintf(s->fail_reason, sizeof s->fail_reason, "%s", reason->type);
     if (s->reconnects_left > 0) {
@@ -233,7 +234,7 @@ static void side_failed(weft_factory *f, weft_connector *c, const weft_failure *
 static void side_lost(weft_factory *f, weft_connector *c, const weft_failure *reason)
 {
     side *s = (side *)f;
-    assert_ptr_equal(weft_connector_factory(c), f);
+    assert_ptr_equal(weft_connector_factory(c), s->connector_factory);
     s->lost_hooks++;
     snprintf(s->lost_hook_reason, sizeof s->lost_hook_reason, "%s", reason->type);
     if (s->reconnects_left > 0) {
@@ -252,6 +253,7 @@ static void side_init(side *s, world *w)
     s->f.connection_failed = side_failed;
     s->f.connection_lost = side_lost;
     s->f.ctx = w;
+    s->connector_factory = &s->f;
 }
 
 /* ------------------------------------------------------- the world */
@@ -1302,6 +1304,44 @@ static void bad_connects(void **state)
     assert_int_equal(weft_reactor_run(w->r), WEFT_OK); /* nothing was left behind */
 }
 
+/* The reconnecting factory, built only on the interface, on real time:
+ * retries after initial * factor, then * factor again, gives up after
+ * max_retries. */
+static bool three_failures(world *w)
+{
+    return w->client.failed == 3;
+}
+
+static void reconnecting_gives_up_on_real_time(void **state)
+{
+    world *w = *state;
+    listen_local(w);
+    weft_listener_close(w->listener);
+    weft_reconnecting rc;
+    weft_reconnecting_init(&rc, w->r, &w->client.f);
+    w->client.connector_factory = &rc.factory;
+    rc.initial_delay_ns = 10 * WEFT_NS_PER_MS;
+    rc.delay_ns = rc.initial_delay_ns;
+    rc.factor = 2.0;
+    rc.jitter = 0.0;
+    rc.max_retries = 2;
+    weft_time_ns t0 = weft_now(w->r);
+    assert_int_equal(weft_reconnecting_connect(&rc, w->desc, NULL), WEFT_OK);
+    run_until(w, three_failures);
+    weft_time_ns dt = weft_now(w->r) - t0;
+    assert_true(dt >= 60 * WEFT_NS_PER_MS); /* 20 ms, then 40 ms */
+    assert_true(dt < 2 * WEFT_NS_PER_S);
+    assert_string_equal(w->client.fail_reason, WEFT_REASON_REFUSED);
+    assert_int_equal(rc.retries, 3);
+    assert_int_equal(rc.delay_ns, 40 * WEFT_NS_PER_MS);
+    assert_int_equal(weft_reactor_run(w->r), WEFT_OK); /* gave up: nothing pending */
+    assert_int_equal(w->client.failed, 3);
+    /* Between attempts the connector is idle: the factory stops and starts
+     * again with each retry, as Twisted's connector does. */
+    assert_int_equal(w->client.starts, 3);
+    assert_int_equal(w->client.stops, 3);
+}
+
 /* ---------------------------------------------------- out of memory */
 
 static void lenient_echo(tp *p, const uint8_t *data, size_t len)
@@ -1503,6 +1543,7 @@ int main(void)
         T(free_closes_everything),
         T(connector_stop_and_free),
         T(reconnect_from_lost_hook),
+        T(reconnecting_gives_up_on_real_time),
         T(bad_connects),
         T(allocation_failures),
         T(deferred_connect),
