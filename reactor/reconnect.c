@@ -64,12 +64,14 @@ static const int32_t rc_quantile_u[RC_JITTER_CHOICES / 2] = {
  * enough and never overflow (about 146 years). */
 #define RC_DELAY_CAP_NS (INT64_MAX / 2)
 
+/* Nearest nanosecond, within [0, RC_DELAY_CAP_NS]. NaN (a NaN factor or
+ * jitter) counts as 0: the conversion must never see it. */
 static int64_t rc_round(double x)
 {
+    if (!(x > 0.0))
+        return 0;
     if (x >= (double)RC_DELAY_CAP_NS)
         return RC_DELAY_CAP_NS;
-    if (x <= 0.0)
-        return 0;
     return (int64_t)(x + 0.5);
 }
 
@@ -95,7 +97,7 @@ static int64_t rc_next_delay(weft_reconnecting *rc)
     int64_t delay_ns;
     double product = (double)rc->delay_ns * rc->factor;
     if (product >= (double)rc->max_delay_ns)
-        delay_ns = rc->max_delay_ns;
+        delay_ns = rc->max_delay_ns < 0 ? 0 : rc->max_delay_ns;
     else
         delay_ns = rc_round(product);
     if (rc->jitter != 0.0) {

@@ -484,6 +484,35 @@ static void connect_bad_arguments(void **state)
     world_fini(&w);
 }
 
+/* Odd settings never produce a negative or undefined delay. */
+static void odd_settings_stay_defined(void **state)
+{
+    (void)state;
+    const double factors[] = {NAN, -2.0, 0.0, 0.5, INFINITY, 1e300};
+    const int64_t expected[] = {0, 0, 0, 500 * MS, 3600 * S, 3600 * S};
+    for (size_t i = 0; i < sizeof factors / sizeof factors[0]; i++) {
+        tworld w;
+        world_init(&w, weft_choice_seeded(1));
+        w.rc.factor = factors[i];
+        w.rc.jitter = 0;
+        w.rc.max_retries = 1;
+        world_connect(&w);
+        assert_int_equal(weft_sim_run_until_quiet(w.sim), WEFT_OK);
+        assert_int_equal(w.nattempts, 2);
+        assert_int_equal(w.attempts[1] - w.attempts[0], expected[i]);
+        world_fini(&w);
+    }
+    tworld w;
+    world_init(&w, weft_choice_seeded(1));
+    w.rc.jitter = NAN;
+    w.rc.max_retries = 1;
+    world_connect(&w);
+    assert_int_equal(weft_sim_run_until_quiet(w.sim), WEFT_OK);
+    assert_int_equal(w.nattempts, 2);
+    assert_true(w.attempts[1] - w.attempts[0] >= 0);
+    world_fini(&w);
+}
+
 static void inner_start_stop_are_forwarded(void **state)
 {
     (void)state;
@@ -516,6 +545,7 @@ int main(void)
         cmocka_unit_test(negative_jitter_never_goes_below_zero),
         cmocka_unit_test(jitter_over_seeds_is_reproducible_and_spread),
         cmocka_unit_test(connect_bad_arguments),
+        cmocka_unit_test(odd_settings_stay_defined),
         cmocka_unit_test(inner_start_stop_are_forwarded),
     };
     return cmocka_run_group_tests_name("reconnect", tests, NULL, NULL);
