@@ -497,6 +497,22 @@ static void waiting_cycle_fails_with_self_chain(void **state)
     weft_assert_no_unhandled(unhandled_mark);
 }
 
+/* Twisted's test_errorClearedByChaining: an errback returns another Deferred;
+ * the first Failure is gone (freed), so nothing is reported for it. */
+static void failure_cleared_by_chaining_is_not_reported(void **state)
+{
+    (void)state;
+    weft_deferred *outer = weft_fail(weft_failure_new("Gone", "replaced by a chain"));
+    weft_deferred *inner = weft_deferred_new();
+    step eb = {"eb", ACT_CHAIN, 0, NULL, weft_deferred_ref(inner)};
+    weft_deferred_add_errback(outer, step_fn, &eb);
+    assert_log("eb(!Gone)");
+    weft_assert_no_result(outer);
+    weft_deferred_unref(outer); /* freed while waiting: nothing to report */
+    weft_deferred_unref(inner);
+    weft_assert_no_unhandled(unhandled_mark);
+}
+
 static void pausing_inner_delays_outer(void **state)
 {
     (void)state;
@@ -1034,6 +1050,7 @@ int main(void)
         T(unhandled_failure_of_chain_reported_on_outer_only),
         T(callback_returning_own_deferred_fails_with_self_chain),
         T(waiting_cycle_fails_with_self_chain),
+        T(failure_cleared_by_chaining_is_not_reported),
         T(pausing_inner_delays_outer),
         T(paused_outer_still_receives_inner_result),
         T(outer_freed_while_waiting_orphans_its_continuation),
