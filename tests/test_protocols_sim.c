@@ -481,6 +481,158 @@ static void same_seed_same_trace(void **state)
     assert_true(differ > 0);
 }
 
+/* ------------------------- Framing through the network, 1,000 seeds */
+
+typedef struct framed {
+    union {
+        weft_protocol base;
+        weft_line_receiver lr;
+        weft_int_receiver ir;
+        weft_netstring_receiver nr;
+    } u;
+    int kind; /* 0 line, 1 int32, 2 netstring */
+    uint8_t got[4096];
+    size_t got_len;  /* messages joined with their lengths */
+    size_t count;
+} framed;
+
+static void framed_add(framed *f, const uint8_t *d, size_t n)
+{
+    assert_true(f->got_len + n + 2 <= sizeof f->got);
+    f->got[f->got_len++] = (uint8_t)(n >> 8);
+    f->got[f->got_len++] = (uint8_t)n;
+    memcpy(f->got + f->got_len, d, n);
+    f->got_len += n;
+    f->count++;
+}
+
+static void fr_line(weft_line_receiver *lr, const uint8_t *d, size_t n)
+{
+    framed_add((framed *)lr, d, n);
+}
+
+static void fr_int(weft_int_receiver *ir, const uint8_t *d, size_t n)
+{
+    framed_add((framed *)ir, d, n);
+}
+
+static void fr_ns(weft_netstring_receiver *nr, const uint8_t *d, size_t n)
+{
+    framed_add((framed *)nr, d, n);
+}
+
+static const weft_line_hooks fr_line_hooks = {fr_line, NULL, NULL};
+static const weft_int_hooks fr_int_hooks = {fr_int, NULL};
+static const weft_netstring_hooks fr_ns_hooks = {fr_ns};
+
+static void fr_destroy(weft_protocol *p)
+{
+    framed *f = (framed *)p;
+    if (f->kind == 0)
+        weft_line_receiver_cleanup(&f->u.lr);
+    else if (f->kind == 1)
+        weft_int_receiver_cleanup(&f->u.ir);
+    else
+        weft_netstring_receiver_cleanup(&f->u.nr);
+}
+
+static void fr_made(weft_protocol *p)
+{
+    (void)p;
+}
+
+static void fr_lost(weft_protocol *p, const weft_failure *reason)
+{
+    (void)p;
+    (void)reason;
+}
+
+static const weft_protocol_ops fr_ops[3] = {
+    {fr_made, weft_line_receiver_data_received, fr_lost, NULL, NULL, fr_destroy},
+    {fr_made, weft_int_receiver_data_received, fr_lost, NULL, NULL, fr_destroy},
+    {fr_made, weft_netstring_receiver_data_received, fr_lost, NULL, NULL, fr_destroy},
+};
+
+typedef struct frf {
+    weft_factory base;
+    framed proto;
+    int kind;
+} frf;
+
+static weft_protocol *fr_build(weft_factory *fb, const weft_address *peer)
+{
+    frf *f = (frf *)fb;
+    framed *p = &f->proto;
+    memset(p, 0, sizeof *p);
+    p->kind = f->kind;
+    p->u.base.ops = &fr_ops[f->kind];
+    if (f->kind == 0)
+        weft_line_receiver_init(&p->u.lr, &fr_line_hooks);
+    else if (f->kind == 1)
+        weft_int_receiver_init(&p->u.ir, 4, &fr_int_hooks);
+    else
+        weft_netstring_receiver_init(&p->u.nr, &fr_ns_hooks);
+    return &p->u.base;
+}
+
+static void framing_through_network(void **state)
+{
+    (void)state;
+    static uint8_t wire[4096];
+    static uint8_t expect[4096];
+    for (uint64_t seed = 0; seed < 1000; seed++) {
+        int kind = (int)(seed % 3);
+        weft_choice *gen = weft_choice_seeded(seed * 7 + 3);
+        size_t wl = 0, el = 0, nmsg = 1 + weft_choose(gen, 12, "n");
+        for (size_t i = 0; i < nmsg; i++) {
+            size_t n = weft_choose(gen, 100, "len");
+            uint8_t msg[100];
+            for (size_t k = 0; k < n; k++) /* no '\r' or '\n' inside lines */
+                msg[k] = (uint8_t)(kind == 0 ? 'a' + weft_choose(gen, 26, "c")
+                                             : weft_choose(gen, 256, "b"));
+            if (kind == 0) {
+                memcpy(wire + wl, msg, n);
+                memcpy(wire + wl + n, "\r\n", 2);
+                wl += n + 2;
+            } else if (kind == 1) {
+                uint8_t pre[4] = {0, 0, (uint8_t)(n >> 8), (uint8_t)n};
+                memcpy(wire + wl, pre, 4);
+                memcpy(wire + wl + 4, msg, n);
+                wl += n + 4;
+            } else {
+                wl += (size_t)snprintf((char *)wire + wl, 8, "%zu:", n);
+                memcpy(wire + wl, msg, n);
+                wire[wl + n] = ',';
+                wl += n + 1;
+            }
+            expect[el++] = (uint8_t)(n >> 8);
+            expect[el++] = (uint8_t)n;
+            memcpy(expect + el, msg, n);
+            el += n;
+        }
+        size_t piece = 1 + weft_choose(gen, 64, "piece");
+        weft_choice_free(gen);
+        weft_sim *s = mksim(seed);
+        static frf sf;
+        memset(&sf, 0, sizeof sf);
+        sf.kind = kind;
+        sf.base.build_protocol = fr_build;
+        listen_at(s, "server", "tcp:4000", &sf.base);
+        rawf cf = {0};
+        cf.script = wire;
+        cf.script_len = wl;
+        cf.piece = piece;
+        raw_connect(s, &cf, "tcp:server:4000");
+        assert_int_equal(weft_sim_run_until_quiet(s), WEFT_OK);
+        if (sf.proto.count != nmsg || sf.proto.got_len != el ||
+            memcmp(sf.proto.got, expect, el) != 0)
+            fail_msg("seed %llu kind %d: %zu of %zu messages", (unsigned long long)seed, kind,
+                     sf.proto.count, nmsg);
+        weft_sim_free(s);
+        free(cf.last);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +646,7 @@ int main(void)
         cmocka_unit_test(smtp_refused_and_crash),
         cmocka_unit_test(smtp_many_connections_at_once),
         cmocka_unit_test(same_seed_same_trace),
+        cmocka_unit_test(framing_through_network),
     };
     return cmocka_run_group_tests_name("protocols_sim", tests, NULL, NULL);
 }
