@@ -779,6 +779,16 @@ static void replay_reproduces_run(void **state)
     proc_free(&p);
     free(seed_trace);
 
+    /* A choice file that cannot be written: the failure is still reported,
+     * and the exit status says the command could not do all it was asked. */
+    char unwritable[PATH_MAX + 32];
+    snprintf(unwritable, sizeof unwritable, "%s/no-such-dir/x.choices", tmp_dir);
+    run_weft(&p, "run", race, "--seed", seed_arg, "--save-choices", unwritable);
+    expect_status(&p, 2);
+    expect_contains("stdout", p.out, "expected order");
+    expect_contains("stderr", p.err, "no-such-dir/x.choices");
+    proc_free(&p);
+
     /* A choice file that does not parse is a usage error. */
     const char *junk = write_file("junk.choices", "seven/eight\n");
     run_weft(&p, "replay", race, "--choices", junk);
