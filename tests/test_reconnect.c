@@ -291,6 +291,41 @@ static void success_resets_the_delay(void **state)
     world_fini(&w);
 }
 
+/* The server host crashes and comes back: the client loses its connection,
+ * backs off through the refusals, and reconnects on the first retry after
+ * the server listens again; that success resets the delay. */
+static void server_crash_and_restart(void **state)
+{
+    (void)state;
+    tworld w;
+    world_init(&w, weft_choice_seeded(7));
+    w.rc.jitter = 0;
+    w.reset_on_made = true;
+    world_listen(&w);
+    world_connect(&w);
+    assert_int_equal(weft_sim_run_until(w.sim, 10 * S), WEFT_OK);
+    assert_int_equal(w.made, 1);
+    assert_int_equal(w.nattempts, 1);
+    assert_int_equal(weft_sim_crash(w.sim, "server"), WEFT_OK);
+    assert_int_equal(weft_sim_run_until(w.sim, 40 * S), WEFT_OK);
+    assert_int_equal(w.lost, 1);
+    assert_int_equal(w.failed, 2); /* host down, twice */
+    assert_int_equal(weft_sim_restart(w.sim, "server"), WEFT_OK);
+    world_listen(&w); /* a crash drops listeners */
+    assert_int_equal(weft_sim_run_until(w.sim, 100 * S), WEFT_OK);
+    assert_int_equal(w.made, 2);
+    assert_int_equal(w.nattempts, 4);
+    weft_time_ns t = 10 * S;
+    for (int k = 0; k < 3; k++) {
+        t += twisted_delays_ns[k];
+        assert_int_equal(w.attempts[k + 1], t);
+    }
+    assert_int_equal(w.rc.retries, 0);
+    assert_int_equal(w.rc.delay_ns, 1 * S);
+    assert_null(w.rc.pending);
+    world_fini(&w);
+}
+
 static void stop_trying_cancels_pending_retry(void **state)
 {
     (void)state;
@@ -537,6 +572,7 @@ int main(void)
         cmocka_unit_test(backoff_matches_twisted_with_jitter_zero),
         cmocka_unit_test(max_retries_two_gives_up_on_third_failure),
         cmocka_unit_test(success_resets_the_delay),
+        cmocka_unit_test(server_crash_and_restart),
         cmocka_unit_test(stop_trying_cancels_pending_retry),
         cmocka_unit_test(stop_trying_while_connecting_stops_the_connector),
         cmocka_unit_test(stop_trying_from_the_inner_hook),
