@@ -586,6 +586,65 @@ static void seed_sweep_counts_are_consistent(void **state)
     assert_true(seeds_with_skips > 10);
 }
 
+/* A stop due at the same instant as a run: the simulator orders the two by a
+ * choice, so over seeds both happen, and each seed always does the same. */
+static void stop_lc(void *ctx)
+{
+    rec *x = ctx;
+    assert_int_equal(weft_looping_call_stop(x->lc), WEFT_OK);
+}
+
+static int stop_race(uint64_t seed, uint64_t *hash)
+{
+    rec x;
+    rec_init(&x, seed, 0, NULL);
+    assert_int_equal(weft_looping_call_start(x.lc, 10 * MS, false, &x.done), WEFT_OK);
+    weft_call_release(weft_call_later(x.r, 30 * MS, stop_lc, &x));
+    assert_int_equal(weft_sim_run_until_quiet(x.sim), WEFT_OK);
+    assert_done_ok(&x, x.lc);
+    int calls = x.calls;
+    assert_true(calls == 2 || calls == 3);
+    *hash = weft_sim_trace_hash(x.sim);
+    rec_fini(&x);
+    return calls;
+}
+
+static void stop_races_a_run_in_the_same_instant(void **state)
+{
+    (void)state;
+    int seen[4] = {0, 0, 0, 0};
+    for (uint64_t seed = 0; seed < 300; seed++) {
+        uint64_t h1, h2;
+        int a = stop_race(seed, &h1);
+        int b = stop_race(seed, &h2);
+        assert_int_equal(a, b);
+        assert_int_equal(h1, h2);
+        seen[a]++;
+    }
+    print_message("stop race over 300 seeds: run first %d, stop first %d\n", seen[3], seen[2]);
+    assert_true(seen[2] > 50);
+    assert_true(seen[3] > 50);
+}
+
+static void huge_interval_saturates(void **state)
+{
+    (void)state;
+    rec x;
+    rec_init(&x, 1, 0, NULL);
+    assert_int_equal(weft_sim_advance(x.sim, 5 * MS), WEFT_OK);
+    assert_int_equal(weft_looping_call_start(x.lc, INT64_MAX, true, &x.done), WEFT_OK);
+    assert_int_equal(x.calls, 1);
+    assert_int_equal(x.counts[0], 1);
+    weft_time_ns next;
+    assert_true(weft_sim_next_time(x.sim, &next));
+    assert_int_equal(next, INT64_MAX); /* saturated, never wraps */
+    assert_int_equal(weft_sim_advance(x.sim, 1000 * WEFT_NS_PER_S), WEFT_OK);
+    assert_int_equal(x.calls, 1);
+    assert_int_equal(weft_looping_call_stop(x.lc), WEFT_OK);
+    assert_done_ok(&x, x.lc);
+    rec_fini(&x);
+}
+
 static void out_of_memory_paths(void **state)
 {
     (void)state;
@@ -681,6 +740,8 @@ int main(void)
         cmocka_unit_test(free_inside_fn_that_returns_a_deferred),
         cmocka_unit_test(free_while_waiting_on_paused_deferred),
         cmocka_unit_test(seed_sweep_counts_are_consistent),
+        cmocka_unit_test(stop_races_a_run_in_the_same_instant),
+        cmocka_unit_test(huge_interval_saturates),
         cmocka_unit_test(out_of_memory_paths),
         cmocka_unit_test(real_reactor_loop),
     };
