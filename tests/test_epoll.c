@@ -549,6 +549,8 @@ static void random_in_range(void **state)
     assert_true(big > (1u << 31)); /* high bits do come up */
 }
 
+static bool both_made(world *w);
+
 /* ------------------------------------------------------ listening */
 
 static void listen_errors_and_factory_counts(void **state)
@@ -578,6 +580,16 @@ static void listen_errors_and_factory_counts(void **state)
     /* The port is free again. */
     assert_int_equal(weft_listen(w->r, desc, &w->server.f, &again), WEFT_OK);
     assert_int_equal(w->server.starts, 2);
+    /* "localhost" is the loopback address, for listening and connecting. */
+    weft_listener *lh = NULL;
+    assert_int_equal(weft_listen(w->r, "tcp:0:interface=localhost", &w->server.f, &lh), WEFT_OK);
+    assert_string_equal(weft_listener_address(lh)->host, "127.0.0.1");
+    snprintf(desc, sizeof desc, "tcp:localhost:%u", (unsigned)weft_listener_address(lh)->port);
+    assert_int_equal(weft_connect_factory(w->r, desc, &w->client.f, NULL), WEFT_OK);
+    run_until(w, both_made);
+    tp *c = proto_of(w, &w->client, 0);
+    assert_string_equal(c->peer.host, "127.0.0.1");
+    assert_int_equal(c->peer.port, weft_listener_address(lh)->port);
 }
 
 /* ------------------------------------------------------ connections */
