@@ -8,7 +8,8 @@
  *                            a heartbeat each virtual second, one virtual hour
  *
  * Latency (1-20 us) and chunking (max_chunk 64, coalescing on: each delivery
- * may be split, down to one byte) are on for the throughput runs. Choices come
+ * may be split, down to one byte) are on for the throughput runs; the
+ * *_unchunked lines repeat them with whole writes, for comparison. Choices come
  * from a seeded source with recording off. Messages are 32 bytes; a message
  * counts when its last byte is received. Wall time is read here, in the
  * benchmark, never in the library.
@@ -211,10 +212,10 @@ static weft_net_config chunky_net(void)
     return n;
 }
 
-static int pingpong(size_t conns, uint64_t rounds, stopwatch *sw, double *msgs,
-                    double *deliveries_per_msg)
+static int pingpong(const weft_net_config *n_in, size_t conns, uint64_t rounds, stopwatch *sw,
+                    double *msgs, double *deliveries_per_msg)
 {
-    weft_net_config n = chunky_net();
+    weft_net_config n = *n_in;
     bench *b = bench_new(conns, &n);
     if (!b || bench_connect(b, conns, NULL))
         return -1;
@@ -329,16 +330,27 @@ int main(void)
     stopwatch sw;
     double msgs, per, bytes, virt_s;
     uint64_t beats;
-    if (pingpong(1, BENCH_ROUNDS_1, &sw, &msgs, &per))
+    weft_net_config chunky = chunky_net();
+    weft_net_config latency_only = chunky;
+    latency_only.max_chunk = 0;
+    latency_only.coalesce = false;
+    if (pingpong(&chunky, 1, BENCH_ROUNDS_1, &sw, &msgs, &per))
         return 1;
     printf("bench: net_pingpong_1conn %.0f msg/s\n", msgs / sw.cpu);
     printf("bench: net_pingpong_1conn_wall %.0f msg/s\n", msgs / sw.wall);
     printf("bench: net_pingpong_1conn_events_per_msg %.2f events\n", per);
-    if (pingpong(10000, 100, &sw, &msgs, &per))
+    if (pingpong(&chunky, 10000, 100, &sw, &msgs, &per))
         return 1;
     printf("bench: net_pingpong_10k %.0f msg/s\n", msgs / sw.cpu);
     printf("bench: net_pingpong_10k_wall %.0f msg/s\n", msgs / sw.wall);
     printf("bench: net_pingpong_10k_events_per_msg %.2f events\n", per);
+    /* For comparison: latency on, chunking off (whole writes). */
+    if (pingpong(&latency_only, 1, BENCH_ROUNDS_1, &sw, &msgs, &per))
+        return 1;
+    printf("bench: net_pingpong_1conn_unchunked %.0f msg/s\n", msgs / sw.cpu);
+    if (pingpong(&latency_only, 10000, 100, &sw, &msgs, &per))
+        return 1;
+    printf("bench: net_pingpong_10k_unchunked %.0f msg/s\n", msgs / sw.cpu);
     if (idle_pair_bytes(10000, &bytes))
         return 1;
     printf("bench: net_idle_pair_bytes %.0f bytes\n", bytes);
