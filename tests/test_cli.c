@@ -789,6 +789,14 @@ static void replay_reproduces_run(void **state)
     expect_contains("stderr", p.err, "no-such-dir/x.choices");
     proc_free(&p);
 
+    /* A choice file that does not exist. */
+    char missing[PATH_MAX + 32];
+    snprintf(missing, sizeof missing, "%s/missing.choices", tmp_dir);
+    run_weft(&p, "replay", race, "--choices", missing);
+    expect_status(&p, 2);
+    expect_contains("stderr", p.err, "missing.choices");
+    proc_free(&p);
+
     /* A choice file that does not parse is a usage error. */
     const char *junk = write_file("junk.choices", "seven/eight\n");
     run_weft(&p, "replay", race, "--choices", junk);
@@ -1207,6 +1215,17 @@ static void plugin_actions_in_scenarios(void **state)
     run_weft(&p, "run", "--load", so, uses);
     expect_status(&p, 0);
     expect_contains("stdout", p.out, "PASS ");
+    proc_free(&p);
+
+    /* A failure that needs the plugin: the replay command loads it too. */
+    const char *pending = write_file("pending.scn", "deferred never\n"
+                                                    "call plugged.act as r\n"
+                                                    "r expect failure Boom within 1s\n");
+    run_weft(&p, "run", "--load", so, pending);
+    expect_status(&p, 1);
+    char cmd[3 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "replay: weft replay %s --load %s --seed 1\n", pending, so);
+    expect_contains("stdout", p.out, cmd);
     proc_free(&p);
 
     /* A plugin whose action leaks state between runs: the determinism check
