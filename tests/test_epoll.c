@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "weft/protocols.h"
 #include "weft/reactor.h"
 
 #define RUN_LIMIT_NS (5 * WEFT_NS_PER_S)
@@ -1354,6 +1355,59 @@ static void reconnecting_gives_up_on_real_time(void **state)
     assert_int_equal(w->client.stops, 3);
 }
 
+/* The bundled example protocols, the same object code the simulator runs,
+ * on real sockets. */
+static bool hello_received(world *w)
+{
+    tp *c = proto_of(w, &w->client, 0);
+    return c && c->lost;
+}
+
+static weft_factory *g_hb;
+
+static bool heartbeat_done(world *w)
+{
+    (void)w;
+    const weft_proto_stats *st = weft_proto_factory_stats(g_hb);
+    return st->closed == 1;
+}
+
+static void bundled_examples_on_real_sockets(void **state)
+{
+    world *w = *state;
+    weft_factory *hello = weft_proto_hello_factory(NULL);
+    weft_factory *pong = weft_proto_pong_factory(NULL);
+    g_hb = weft_proto_heartbeat_factory("interval=5,count=3");
+    assert_non_null(hello);
+    assert_non_null(pong);
+    assert_non_null(g_hb);
+    weft_listener *lh = NULL, *lp = NULL;
+    assert_int_equal(weft_listen(w->r, "tcp:0:interface=127.0.0.1", hello, &lh), WEFT_OK);
+    assert_int_equal(weft_listen(w->r, "tcp:0:interface=127.0.0.1", pong, &lp), WEFT_OK);
+    char desc[64];
+    snprintf(desc, sizeof desc, "tcp:127.0.0.1:%u", (unsigned)weft_listener_address(lh)->port);
+    assert_int_equal(weft_connect_factory(w->r, desc, &w->client.f, NULL), WEFT_OK);
+    run_until(w, hello_received);
+    tp *c = proto_of(w, &w->client, 0);
+    assert_int_equal(c->rx_len, strlen("Hello Twisted"));
+    assert_memory_equal(c->rx, "Hello Twisted", c->rx_len);
+    assert_string_equal(c->reason, WEFT_REASON_DONE);
+    snprintf(desc, sizeof desc, "tcp:127.0.0.1:%u", (unsigned)weft_listener_address(lp)->port);
+    assert_int_equal(weft_connect_factory(w->r, desc, g_hb, NULL), WEFT_OK);
+    run_until(w, heartbeat_done);
+    const weft_proto_stats *hb = weft_proto_factory_stats(g_hb);
+    assert_int_equal(hb->connections, 1);
+    assert_true(hb->lines_out >= 3);
+    assert_true(hb->messages >= 2); /* PONGs back before it closed */
+    assert_string_equal(hb->last_reason, WEFT_REASON_DONE);
+    /* Free the reactor before the factories its protocols came from. */
+    weft_reactor_free(w->r);
+    w->r = NULL;
+    weft_proto_factory_free(hello);
+    weft_proto_factory_free(pong);
+    weft_proto_factory_free(g_hb);
+}
+
 /* ---------------------------------------------------- out of memory */
 
 static void lenient_echo(tp *p, const uint8_t *data, size_t len)
@@ -1556,6 +1610,7 @@ int main(void)
         T(connector_stop_and_free),
         T(reconnect_from_lost_hook),
         T(reconnecting_gives_up_on_real_time),
+        T(bundled_examples_on_real_sockets),
         T(bad_connects),
         T(allocation_failures),
         T(deferred_connect),
