@@ -43,6 +43,8 @@
 #include "sim/sim_internal.h"
 
 #define NET_EPHEMERAL_FIRST 49152u
+/* Hosts per network: the core tags events with a 16-bit host id. */
+#define NET_HOSTS_MAX 65536u
 #define NET_DEFAULT_CONNECT_TIMEOUT_NS (30 * WEFT_NS_PER_S)
 /* How many queued writes one delivery may join at most (coalescing). */
 #define NET_COALESCE_MAX 64u
@@ -1153,7 +1155,7 @@ int weft__simnet_listen(weft_simnet *n, const weft_endpoint *ep, weft_factory *f
     if (!any_interface(ep->host)) {
         host = weft__simnet_host(n, ep->host, true);
         if (host == UINT32_MAX)
-            return WEFT_ENOMEM;
+            return n->hosts_len >= NET_HOSTS_MAX ? WEFT_ELIMIT : WEFT_ENOMEM;
     }
     if (host >= n->hosts_len)
         return WEFT_EINVAL;
@@ -1611,7 +1613,7 @@ uint32_t weft__simnet_host(weft_simnet *n, const char *name, bool create)
     for (uint32_t i = 0; i < n->hosts_len; i++)
         if (strcmp(n->hosts[i].name, name) == 0)
             return i;
-    if (!create)
+    if (!create || n->hosts_len >= NET_HOSTS_MAX)
         return UINT32_MAX;
     if (n->hosts_len == n->hosts_cap) {
         uint32_t cap = n->hosts_cap ? n->hosts_cap * 2 : 8;
@@ -1692,6 +1694,8 @@ int weft_sim_add_host(weft_sim *s, const char *name)
     weft_simnet *n = weft__sim_net(s);
     if (weft__simnet_host(n, name, false) != UINT32_MAX)
         return WEFT_EEXIST;
+    if (n->hosts_len >= NET_HOSTS_MAX)
+        return WEFT_ELIMIT;
     return weft__simnet_host(n, name, true) == UINT32_MAX ? WEFT_ENOMEM : WEFT_OK;
 }
 
@@ -1709,9 +1713,10 @@ int weft_sim_set_current_host(weft_sim *s, const char *host)
     size_t len = strlen(host);
     if (len == 0 || len >= WEFT_HOST_MAX)
         return WEFT_EINVAL;
-    uint32_t id = weft__simnet_host(weft__sim_net(s), host, true);
+    weft_simnet *n = weft__sim_net(s);
+    uint32_t id = weft__simnet_host(n, host, true);
     if (id == UINT32_MAX)
-        return WEFT_ENOMEM;
+        return n->hosts_len >= NET_HOSTS_MAX ? WEFT_ELIMIT : WEFT_ENOMEM;
     weft__sim_set_current_host_id(s, id);
     return WEFT_OK;
 }

@@ -188,7 +188,8 @@ const char *weft_sim_trace_text(const weft_sim *s, size_t *len);
  *   restart h        h is up again, with no listeners
  * EINVAL: a == b, or a bad name. ESTATE: partitioning a partitioned pair,
  * healing one that is not, and the same for stall/release and crash/restart. */
-int weft_sim_add_host(weft_sim *s, const char *name); /* EEXIST if taken */
+/* EEXIST if taken, ELIMIT past 65536 hosts. */
+int weft_sim_add_host(weft_sim *s, const char *name);
 /* Replace the network configuration (copied); applies to what happens next.
  * WEFT_EINVAL for negative or inverted bounds or a rate over 1000000. */
 int weft_sim_set_net(weft_sim *s, const weft_net_config *net);
