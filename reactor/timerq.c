@@ -1,8 +1,9 @@
 /* timerq.c: the delayed-call queue (see timerq.h for the layout).
  *
  * Invariants:
- * - every pending call is either in the heap (state HEAP, heap[pos].call == c)
- *   or in the pass (state PASS, pass[pos].call == c, head <= pos < pass_len);
+ * - every pending call c is either in the heap (state HEAP,
+ *   heap[pos[c->idx]].idx == c->idx) or in the pass (state PASS,
+ *   pass[pos[c->idx]].idx == c->idx, head <= pos < pass_len);
  * - the heap is a 4-ary min-heap on (time, sequence); sequence numbers are
  *   unique, so the order is total and never depends on addresses;
  * - the live pass entries are sorted by (time, sequence);
@@ -16,7 +17,13 @@
 
 #include "reactor/timerq.h"
 
-#define CHUNK_NODES 1024u
+#if defined(__GNUC__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
+#define CHUNK_NODES WEFT__TIMERQ_CHUNK_NODES
 #define HEAP_SHIFT 3u
 #define CACHE_LINE 64u
 
@@ -25,11 +32,27 @@ static inline void set_state(weft_call *c, unsigned st)
     c->meta = (uint16_t)((c->meta & ~WEFT__CALL_STATE_MASK) | (st << WEFT__CALL_STATE_SHIFT));
 }
 
-static inline bool entry_less(const weft__tq_entry *a, const weft__tq_entry *b)
+static inline weft_call *node_of(const weft_timerq *q, const weft__tq_entry *e)
+{
+    return weft__timerq_node(q, e->idx);
+}
+
+/* Ties (equal times) are rare with real delays; only they read the nodes. */
+static inline bool entry_less(const weft_timerq *q, const weft__tq_entry *a,
+                              const weft__tq_entry *b)
 {
     if (a->time_ns != b->time_ns)
         return a->time_ns < b->time_ns;
-    return a->call->k.seq < b->call->k.seq;
+    return node_of(q, a)->k.seq < node_of(q, b)->k.seq;
+}
+
+/* Grow an array geometrically: doubling while small, by a quarter when big
+ * (bounds the slack of the per-call arrays). */
+static size_t grow_cap(size_t cap, size_t first)
+{
+    if (cap == 0)
+        return first;
+    return cap < ((size_t)1 << 20) ? cap * 2 : cap + cap / 4;
 }
 
 void weft__timerq_init(weft_timerq *q, weft_reactor *owner)
@@ -43,6 +66,7 @@ void weft__timerq_destroy(weft_timerq *q)
     for (size_t i = 0; i < q->nchunks; i++)
         weft_free(q->chunks[i]);
     weft_free(q->chunks);
+    weft_free(q->pos);
     weft_free(q->heap_mem);
     weft_free(q->pass);
     memset(q, 0, sizeof *q);
@@ -53,22 +77,30 @@ void weft__timerq_destroy(weft_timerq *q)
 static weft_call *node_alloc(weft_timerq *q)
 {
     if (!q->free_list) {
+        if ((q->nchunks + 1) * CHUNK_NODES > WEFT__TIMERQ_MAX)
+            return NULL;
         if (q->nchunks == q->chunks_cap) {
-            size_t cap = q->chunks_cap ? q->chunks_cap * 2 : 16;
+            size_t cap = grow_cap(q->chunks_cap, 4);
             weft_call **chunks = weft_realloc(q->chunks, cap * sizeof *chunks);
             if (!chunks)
                 return NULL;
             q->chunks = chunks;
+            uint32_t *pos = weft_realloc(q->pos, cap * CHUNK_NODES * sizeof *pos);
+            if (!pos)
+                return NULL; /* chunks grew: harmless, cap stays */
+            q->pos = pos;
             q->chunks_cap = cap;
         }
         weft_call *chunk = weft_malloc(CHUNK_NODES * sizeof *chunk);
         if (!chunk)
             return NULL;
+        uint32_t base = (uint32_t)(q->nchunks * CHUNK_NODES);
         q->chunks[q->nchunks++] = chunk;
-        /* Thread the free list so nodes are handed out in address order
-         * within a chunk (cache friendly; order never affects behaviour). */
+        /* Thread the free list so nodes are handed out in index order within
+         * a chunk (cache friendly; order never affects behaviour). */
         for (size_t i = CHUNK_NODES; i-- > 0;) {
             chunk[i].meta = 0;
+            chunk[i].idx = base + (uint32_t)i;
             chunk[i].u.next_free = q->free_list;
             q->free_list = &chunk[i];
         }
@@ -92,7 +124,7 @@ static void node_free(weft_timerq *q, weft_call *c)
 static inline void place(weft_timerq *q, size_t i, weft__tq_entry e)
 {
     q->heap[i] = e;
-    e.call->pos = (uint32_t)i;
+    q->pos[e.idx] = (uint32_t)i;
 }
 
 static void sift_up(weft_timerq *q, size_t i, weft__tq_entry e)
@@ -100,7 +132,7 @@ static void sift_up(weft_timerq *q, size_t i, weft__tq_entry e)
     weft__tq_entry *h = q->heap;
     while (i > 0) {
         size_t parent = (i - 1) / 4;
-        if (!entry_less(&e, &h[parent]))
+        if (!entry_less(q, &e, &h[parent]))
             break;
         place(q, i, h[parent]);
         i = parent;
@@ -117,11 +149,17 @@ static void sift_down(weft_timerq *q, size_t i, weft__tq_entry e)
         if (first >= n)
             break;
         size_t end = first + 4 < n ? first + 4 : n;
+        /* The next level down is one of four cache lines: ask for all of
+         * them while this level is compared (memory-level parallelism). */
+        if (4 * first + 1 < n) {
+            for (size_t j = first; j < end; j++)
+                PREFETCH(&h[4 * j + 1]);
+        }
         size_t best = first;
         for (size_t j = first + 1; j < end; j++)
-            if (entry_less(&h[j], &h[best]))
+            if (entry_less(q, &h[j], &h[best]))
                 best = j;
-        if (!entry_less(&h[best], &e))
+        if (!entry_less(q, &h[best], &e))
             break;
         place(q, i, h[best]);
         i = best;
@@ -133,7 +171,7 @@ static int heap_grow(weft_timerq *q)
 {
     if (q->cap >= WEFT__TIMERQ_MAX)
         return WEFT_ELIMIT;
-    size_t cap = q->cap ? q->cap * 2 : 64;
+    size_t cap = grow_cap(q->cap, 64);
     if (cap > WEFT__TIMERQ_MAX)
         cap = WEFT__TIMERQ_MAX;
     size_t bytes = (cap + HEAP_SHIFT) * sizeof(weft__tq_entry) + CACHE_LINE;
@@ -158,7 +196,7 @@ static int heap_push(weft_timerq *q, weft_call *c, weft_time_ns when_ns)
         if (err)
             return err;
     }
-    weft__tq_entry e = {when_ns, c};
+    weft__tq_entry e = {when_ns, c->idx, 0};
     set_state(c, WEFT__CALL_HEAP);
     sift_up(q, q->len++, e);
     return WEFT_OK;
@@ -170,7 +208,7 @@ static weft__tq_entry heap_remove(weft_timerq *q, size_t i)
     weft__tq_entry out = q->heap[i];
     weft__tq_entry last = q->heap[--q->len];
     if (i < q->len) {
-        if (i > 0 && entry_less(&last, &q->heap[(i - 1) / 4]))
+        if (i > 0 && entry_less(q, &last, &q->heap[(i - 1) / 4]))
             sift_up(q, i, last);
         else
             sift_down(q, i, last);
@@ -192,8 +230,12 @@ weft_call *weft__timerq_pop(weft_timerq *q, weft_time_ns *time_ns)
     if (q->len == 0)
         return NULL;
     weft__tq_entry e = heap_remove(q, 0);
+    /* The next root's node is read at the next pop: start loading it now so
+     * the miss overlaps with running this call. */
+    if (q->len)
+        PREFETCH(node_of(q, &q->heap[0]));
     *time_ns = e.time_ns;
-    return e.call;
+    return node_of(q, &e);
 }
 
 /* ----------------------------------------------------------------- pass */
@@ -206,13 +248,13 @@ static void pass_remove(weft_timerq *q, size_t abs)
         /* Shift the front part up by one. */
         for (size_t j = abs; j > head; j--) {
             p[j] = p[j - 1];
-            p[j].call->pos = (uint32_t)j;
+            q->pos[p[j].idx] = (uint32_t)j;
         }
         q->pass_head++;
     } else {
         for (size_t j = abs; j + 1 < len; j++) {
             p[j] = p[j + 1];
-            p[j].call->pos = (uint32_t)j;
+            q->pos[p[j].idx] = (uint32_t)j;
         }
         q->pass_len--;
     }
@@ -228,7 +270,7 @@ size_t weft__timerq_fill_pass(weft_timerq *q, weft_time_ns limit_ns)
     q->pass_head = q->pass_len = 0;
     while (q->len > 0 && q->heap[0].time_ns <= limit_ns) {
         if (n == q->pass_cap) {
-            size_t cap = q->pass_cap ? q->pass_cap * 2 : 16;
+            size_t cap = grow_cap(q->pass_cap, 16);
             weft__tq_entry *p = weft_realloc(q->pass, cap * sizeof *p);
             if (!p)
                 break; /* run with what we have; the rest stays in the heap */
@@ -236,8 +278,8 @@ size_t weft__timerq_fill_pass(weft_timerq *q, weft_time_ns limit_ns)
             q->pass_cap = cap;
         }
         weft__tq_entry e = heap_remove(q, 0);
-        set_state(e.call, WEFT__CALL_PASS);
-        e.call->pos = (uint32_t)n;
+        set_state(node_of(q, &e), WEFT__CALL_PASS);
+        q->pos[e.idx] = (uint32_t)n;
         q->pass[n++] = e;
     }
     q->pass_len = n;
@@ -250,7 +292,7 @@ weft_call *weft__timerq_pass_take(weft_timerq *q, size_t i, weft_time_ns *time_n
     weft__tq_entry e = q->pass[abs];
     pass_remove(q, abs);
     *time_ns = e.time_ns;
-    return e.call;
+    return node_of(q, &e);
 }
 
 /* ---------------------------------------------------------------- calls */
@@ -278,9 +320,9 @@ weft_time_ns weft__timerq_due(const weft_timerq *q, const weft_call *c)
 {
     switch (weft__call_state(c)) {
     case WEFT__CALL_HEAP:
-        return q->heap[c->pos].time_ns;
+        return q->heap[q->pos[c->idx]].time_ns;
     case WEFT__CALL_PASS:
-        return q->pass[c->pos].time_ns;
+        return q->pass[q->pos[c->idx]].time_ns;
     default:
         return c->k.time_ns;
     }
@@ -289,11 +331,12 @@ weft_time_ns weft__timerq_due(const weft_timerq *q, const weft_call *c)
 static weft__tq_entry take_pending(weft_timerq *q, weft_call *c)
 {
     weft__tq_entry e;
+    uint32_t at = q->pos[c->idx];
     if (weft__call_state(c) == WEFT__CALL_HEAP) {
-        e = heap_remove(q, c->pos);
+        e = heap_remove(q, at);
     } else {
-        e = q->pass[c->pos];
-        pass_remove(q, c->pos);
+        e = q->pass[at];
+        pass_remove(q, at);
     }
     return e;
 }
@@ -311,11 +354,11 @@ int weft__timerq_rekey(weft_timerq *q, weft_call *c, weft_time_ns when_ns)
 {
     if (weft__call_state(c) == WEFT__CALL_HEAP) {
         /* In place: new key, then restore the heap order. */
-        size_t i = c->pos;
+        size_t i = q->pos[c->idx];
         c->k.seq = q->next_seq++;
-        weft__tq_entry e = {when_ns, c};
+        weft__tq_entry e = {when_ns, c->idx, 0};
         q->heap[i] = e;
-        if (i > 0 && entry_less(&e, &q->heap[(i - 1) / 4]))
+        if (i > 0 && entry_less(q, &e, &q->heap[(i - 1) / 4]))
             sift_up(q, i, e);
         else
             sift_down(q, i, e);
@@ -327,7 +370,7 @@ int weft__timerq_rekey(weft_timerq *q, weft_call *c, weft_time_ns when_ns)
         if (err)
             return err;
     }
-    pass_remove(q, c->pos);
+    pass_remove(q, q->pos[c->idx]);
     c->k.seq = q->next_seq++;
     return heap_push(q, c, when_ns);
 }
@@ -375,6 +418,7 @@ size_t weft__timerq_bytes(const weft_timerq *q)
 {
     size_t bytes = q->nchunks * CHUNK_NODES * sizeof(weft_call);
     bytes += q->chunks_cap * sizeof(weft_call *);
+    bytes += q->chunks_cap * CHUNK_NODES * sizeof(uint32_t);
     if (q->heap_mem)
         bytes += (q->cap + HEAP_SHIFT) * sizeof(weft__tq_entry) + CACHE_LINE;
     bytes += q->pass_cap * sizeof(weft__tq_entry);

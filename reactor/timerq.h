@@ -4,8 +4,8 @@
  * is handed out when a call is scheduled (or re-keyed by reset/delay), so
  * equal times keep their scheduling order as the default order.
  *
- * Layout: a 4-ary min-heap of 16-byte entries {time, call} with the keys
- * inline (the four children of a node share one cache line), plus a "pass"
+ * Layout: a 4-ary min-heap of 16-byte entries {time, node index} with the
+ * time inline (the four children of a node share one cache line), plus a "pass"
  * array: the calls of the current pass, taken out of the heap together and
  * sorted by (time, sequence). A backend starts a pass with every call due up
  * to some limit and then takes them out one by one in any order it likes (the
@@ -14,8 +14,11 @@
  * are running never runs in the same pass".
  *
  * Call nodes come from slabs with a free list; steady state allocates nothing.
- * A node is 40 bytes; with its heap entry a pending call costs 56 bytes plus
- * the heap array's growth slack.
+ * Each node has a fixed index; where its entry sits (heap or pass position)
+ * is kept in a dense array indexed by node, not in the node, so moving
+ * entries during a sift writes to a small hot array instead of to scattered
+ * nodes. A node is 40 bytes; with its heap entry and position a pending call
+ * costs 60 bytes plus the arrays' growth slack.
  *
  * Backends that use the queue embed it right after their reactor header
  * (weft__timed_reactor), which is how reactor/call.c finds it from a plain
@@ -45,8 +48,9 @@ enum {
 #define WEFT__CALL_STATE_MASK (7u << WEFT__CALL_STATE_SHIFT)
 #define WEFT__CALL_HANDLE 0x4000u /* a user holds a handle to it */
 
-/* Most pending calls one queue holds (positions are 32-bit). */
-#define WEFT__TIMERQ_MAX ((size_t)UINT32_MAX - 8u)
+/* Most calls one queue holds (node indexes and positions are 32-bit). */
+#define WEFT__TIMERQ_MAX ((size_t)UINT32_MAX - 1024u)
+#define WEFT__TIMERQ_CHUNK_NODES 1024u
 
 typedef struct weft_timerq weft_timerq;
 
@@ -61,14 +65,15 @@ struct weft_call {
         uint64_t seq;        /* pending: order among equal times */
         weft_time_ns time_ns; /* ran or cancelled: when it was due */
     } k;
-    uint32_t pos;  /* pending: index in the heap or the pass array */
+    uint32_t idx;  /* fixed slab index: q->pos[idx] is where its entry is */
     uint16_t host; /* owner tag (the simulator's host) */
     uint16_t meta; /* label id, state, handle bit */
 };
 
 typedef struct weft__tq_entry {
     weft_time_ns time_ns;
-    weft_call *call;
+    uint32_t idx;      /* the call's node index */
+    uint32_t reserved; /* padding, always 0 */
 } weft__tq_entry;
 
 struct weft_timerq {
@@ -81,6 +86,7 @@ struct weft_timerq {
     weft_call *free_list;
     weft_call **chunks;
     size_t nchunks, chunks_cap;
+    uint32_t *pos; /* by node index: position in the heap or the pass */
     size_t live; /* nodes handed out and not yet freed */
     weft_reactor *owner; /* for now() in reset/delay */
     uint16_t tag;        /* stamped as host on new calls */
@@ -104,6 +110,12 @@ static inline unsigned weft__call_state(const weft_call *c)
 static inline unsigned weft__call_label(const weft_call *c)
 {
     return c->meta & WEFT__CALL_LABEL_MAX;
+}
+
+/* The node with index idx. */
+static inline weft_call *weft__timerq_node(const weft_timerq *q, uint32_t idx)
+{
+    return &q->chunks[idx >> 10][idx & 1023u];
 }
 
 static inline bool weft__call_pending(const weft_call *c)
