@@ -44,21 +44,21 @@ static int rng_below(int n)
 
 /* --------------------------------------------------------- scenarios */
 
-typedef enum { A_NONE, A_PASS, A_VALUE, A_FAIL, A_TRAP, A_CHAIN, A_FIRE } akind;
+typedef enum { A_NONE, A_PASS, A_VALUE, A_FAIL, A_TRAP, A_CHAIN, A_FIRE, A_ADD } akind;
 
 typedef struct action {
     int id;
     akind kind;
-    int arg;  /* VALUE: value; FAIL, TRAP: type; CHAIN, FIRE: Deferred index */
+    int arg;  /* VALUE: value; FAIL, TRAP: type; CHAIN, FIRE, ADD: Deferred index */
     int arg2; /* TRAP: value on recovery; FIRE: value fired */
 } action;
 
-typedef enum { O_ADD, O_CALLBACK, O_ERRBACK, O_PAUSE, O_UNPAUSE, O_CANCEL } okind;
+typedef enum { O_ADD, O_CALLBACK, O_ERRBACK, O_PAUSE, O_UNPAUSE, O_CANCEL, O_CHAIN_TO } okind;
 
 typedef struct op {
     okind kind;
     int d;
-    int arg; /* CALLBACK: value; ERRBACK: type */
+    int arg; /* CALLBACK: value; ERRBACK: type; CHAIN_TO: target */
     action cb, eb;
 } op;
 
@@ -70,8 +70,11 @@ typedef struct scenario {
 } scenario;
 
 static const char *const type_names[] = {"E0", "E1", "E2", WEFT_FAILURE_CANCELLED,
-                                         WEFT_FAILURE_SELF_CHAIN};
-enum { T_CANCELLED = 3, T_SELF_CHAIN = 4 };
+                                         WEFT_FAILURE_SELF_CHAIN, WEFT_FAILURE_ALREADY_CALLED};
+enum { T_CANCELLED = 3, T_SELF_CHAIN = 4, T_ALREADY_CALLED = 5 };
+
+/* The pass-through pair that A_ADD appends from inside a handler. */
+static const action late_pass = {900, A_PASS, 0, 0};
 
 static action gen_action(int id, int n)
 {
@@ -89,8 +92,10 @@ static action gen_action(int id, int n)
         a.kind = A_TRAP;
     else if (r < 18)
         a.kind = A_CHAIN;
-    else
+    else if (r < 19)
         a.kind = A_FIRE;
+    else
+        a.kind = A_ADD;
     switch (a.kind) {
     case A_VALUE:
         a.arg = rng_below(10);
@@ -104,6 +109,7 @@ static action gen_action(int id, int n)
         break;
     case A_CHAIN:
     case A_FIRE:
+    case A_ADD:
         a.arg = rng_below(n);
         a.arg2 = 20 + rng_below(10);
         break;
@@ -139,8 +145,11 @@ static void gen_scenario(scenario *s)
             o->kind = O_PAUSE;
         } else if (r < 19) {
             o->kind = O_UNPAUSE;
-        } else {
+        } else if (rng_below(2)) {
             o->kind = O_CANCEL;
+        } else {
+            o->kind = O_CHAIN_TO;
+            o->arg = rng_below(s->n_deferreds);
         }
     }
 }
@@ -203,6 +212,11 @@ static weft_result w_handler(weft_result in, void *ctx)
     case A_FIRE:
         tr_add(&wt, "fire%d=%d", a->arg, weft_deferred_callback(W[a->arg], V(a->arg2)));
         return in;
+    case A_ADD:
+        tr_add(&wt, "add%d=%d", a->arg,
+               weft_deferred_add_callbacks(W[a->arg], w_handler, (void *)&late_pass, w_handler,
+                                           (void *)&late_pass));
+        return in;
     }
     return in;
 }
@@ -250,6 +264,9 @@ static unsigned long run_weft(const scenario *s)
         case O_CANCEL:
             rc = weft_deferred_cancel(d);
             break;
+        case O_CHAIN_TO:
+            rc = weft_deferred_chain_to(d, W[o->arg]);
+            break;
         }
         tr_add(&wt, " o%d=%d;", i, rc);
     }
@@ -264,6 +281,19 @@ static unsigned long run_weft(const scenario *s)
             tr_add(&wt, " d%d:v%d", i, N(r.value));
         else
             tr_add(&wt, " d%d:f%d", i, type_id(r.failure));
+    }
+    /* Settle everything (remove user pauses, fire what never fired) so that
+     * every pair runs and every reference cycle through chain_to pairs is
+     * broken; then count the Failures left unhandled when the last
+     * references go. */
+    tr_add(&wt, " cleanup:");
+    for (int pass = 0; pass < 3; pass++) {
+        for (int i = 0; i < s->n_deferreds; i++) {
+            while (weft_deferred_unpause(W[i]) == WEFT_OK)
+                tr_add(&wt, "u%d", i);
+            if (!weft_deferred_called(W[i]))
+                tr_add(&wt, "c%d=%d", i, weft_deferred_callback(W[i], V(0)));
+        }
     }
     for (int i = 0; i < s->n_deferreds; i++)
         weft_deferred_unref(W[i]);
@@ -284,7 +314,8 @@ typedef struct mret {
 } mret;
 
 typedef struct mpair {
-    int outer; /* >= 0: a continuation for that Deferred */
+    int outer;    /* >= 0: a continuation for that Deferred */
+    int chain_to; /* >= 0: forward the result to that Deferred */
     const action *cb, *eb;
 } mpair;
 
@@ -299,6 +330,7 @@ typedef struct mdef {
 } mdef;
 
 static mdef M[MAX_DEFERREDS];
+static unsigned long model_waits; /* continuations appended, for coverage */
 static transcript mt;
 
 static void model_run(int i);
@@ -316,6 +348,17 @@ static int model_fire(int i, mres res)
     d->called = true;
     d->result = res;
     if (d->paused == 0)
+        model_run(i);
+    return WEFT_OK;
+}
+
+/* add_callbacks: append, and run now if fired, unpaused and not running. */
+static int model_add(int i, mpair p)
+{
+    mdef *d = &M[i];
+    assert_true(d->tail < MAX_PAIRS);
+    d->pairs[d->tail++] = p;
+    if (d->called && d->paused == 0)
         model_run(i);
     return WEFT_OK;
 }
@@ -347,6 +390,9 @@ static mret model_exec(const action *a, mres in)
         break;
     case A_FIRE:
         tr_add(&mt, "fire%d=%d", a->arg, model_fire(a->arg, (mres){false, a->arg2}));
+        break;
+    case A_ADD:
+        tr_add(&mt, "add%d=%d", a->arg, model_add(a->arg, (mpair){-1, -1, &late_pass, &late_pass}));
         break;
     }
     return out;
@@ -382,7 +428,8 @@ static void model_settle(int i, mret out)
         return;
     }
     assert_true(r->tail < MAX_PAIRS);
-    r->pairs[r->tail++] = (mpair){i, NULL, NULL};
+    r->pairs[r->tail++] = (mpair){i, -1, NULL, NULL};
+    model_waits++;
     d->paused++;
     d->waiting = j;
 }
@@ -404,12 +451,42 @@ static void model_run(int i)
             model_run(p.outer);
             continue;
         }
+        if (p.chain_to >= 0) {
+            /* chainDeferred: the target gets d's result, d keeps NULL. */
+            mdef *t = &M[p.chain_to];
+            if (t->called) {
+                if (t->suppress) {
+                    t->suppress = false;
+                    d->result = (mres){false, 0};
+                } else {
+                    d->result = (mres){true, T_ALREADY_CALLED};
+                }
+                continue;
+            }
+            t->called = true;
+            t->result = d->result;
+            d->result = (mres){false, 0};
+            if (t->paused == 0)
+                model_run(p.chain_to);
+            continue;
+        }
         const action *a = d->result.failed ? p.eb : p.cb;
         if (a->kind == A_NONE)
             continue;
         model_settle(i, model_exec(a, d->result));
     }
     d->running = false;
+}
+
+static int model_unpause(int i)
+{
+    mdef *d = &M[i];
+    if (d->paused <= (d->waiting >= 0 ? 1 : 0))
+        return WEFT_ENOTPAUSED;
+    d->paused--;
+    if (d->paused == 0 && d->called)
+        model_run(i);
+    return WEFT_OK;
 }
 
 static void model_cancel(int i)
@@ -444,10 +521,11 @@ static unsigned long run_model(const scenario *s)
         int rc = WEFT_OK;
         switch (o->kind) {
         case O_ADD:
-            assert_true(d->tail < MAX_PAIRS);
-            d->pairs[d->tail++] = (mpair){-1, &o->cb, &o->eb};
-            if (d->called && d->paused == 0)
-                model_run(o->d);
+            rc = model_add(o->d, (mpair){-1, -1, &o->cb, &o->eb});
+            break;
+        case O_CHAIN_TO:
+            rc = o->arg == o->d ? WEFT_ESELFCHAIN
+                                : model_add(o->d, (mpair){-1, o->arg, NULL, NULL});
             break;
         case O_CALLBACK:
             rc = model_fire(o->d, (mres){false, o->arg});
@@ -459,13 +537,7 @@ static unsigned long run_model(const scenario *s)
             d->paused++;
             break;
         case O_UNPAUSE:
-            if (d->paused <= (d->waiting >= 0 ? 1 : 0)) {
-                rc = WEFT_ENOTPAUSED;
-                break;
-            }
-            d->paused--;
-            if (d->paused == 0 && d->called)
-                model_run(o->d);
+            rc = model_unpause(o->d);
             break;
         case O_CANCEL:
             model_cancel(o->d);
@@ -474,7 +546,6 @@ static unsigned long run_model(const scenario *s)
         tr_add(&mt, " o%d=%d;", i, rc);
     }
     tr_add(&mt, " end:");
-    unsigned long unhandled = 0;
     for (int i = 0; i < s->n_deferreds; i++) {
         mdef *d = &M[i];
         bool pending = !d->called || d->paused || d->waiting >= 0 || d->head < d->tail;
@@ -484,6 +555,19 @@ static unsigned long run_model(const scenario *s)
             tr_add(&mt, " d%d:f%d", i, d->result.v);
         else
             tr_add(&mt, " d%d:v%d", i, d->result.v);
+    }
+    tr_add(&mt, " cleanup:");
+    for (int pass = 0; pass < 3; pass++) {
+        for (int i = 0; i < s->n_deferreds; i++) {
+            while (model_unpause(i) == WEFT_OK)
+                tr_add(&mt, "u%d", i);
+            if (!M[i].called)
+                tr_add(&mt, "c%d=%d", i, model_fire(i, (mres){false, 0}));
+        }
+    }
+    unsigned long unhandled = 0;
+    for (int i = 0; i < s->n_deferreds; i++) {
+        mdef *d = &M[i];
         if (d->called && d->waiting < 0 && d->result.failed)
             unhandled++;
     }
@@ -494,8 +578,10 @@ static unsigned long run_model(const scenario *s)
 
 static void describe_scenario(const scenario *s)
 {
-    static const char *const akinds[] = {"none", "pass", "value", "fail", "trap", "chain", "fire"};
-    static const char *const okinds[] = {"add", "callback", "errback", "pause", "unpause", "cancel"};
+    static const char *const akinds[] = {"none", "pass", "value", "fail", "trap", "chain", "fire",
+                                         "add"};
+    static const char *const okinds[] = {"add",     "callback", "errback", "pause",
+                                         "unpause", "cancel",   "chain_to"};
     print_error("  %d Deferreds, cancellers:", s->n_deferreds);
     for (int i = 0; i < s->n_deferreds; i++)
         print_error(" %d", s->canceller[i]);
@@ -550,6 +636,8 @@ static void generator_covers_the_semantics(void **state)
 {
     (void)state;
     int chains_waited = 0, self_chains = 0, cancels_forwarded = 0, fires_nested = 0;
+    int late_adds_run = 0, chain_to_refused = 0;
+    model_waits = 0;
     for (uint64_t seed = 1; seed <= 2000; seed++) {
         static scenario s;
         rng_state = seed;
@@ -561,9 +649,14 @@ static void generator_covers_the_semantics(void **state)
             self_chains++;
         if (strstr(mt.buf, "fire"))
             fires_nested++;
-        for (int i = 0; i < s.n_deferreds; i++)
-            if (M[i].waiting >= 0)
-                chains_waited++;
+        if (strstr(mt.buf, "h900("))
+            late_adds_run++;
+        if (strstr(mt.buf, "f5"))
+            chain_to_refused++;
+        if (model_waits) {
+            chains_waited++;
+            model_waits = 0;
+        }
         if (strstr(mt.buf, "f3") && strstr(mt.buf, "canceller"))
             cancels_forwarded++;
     }
@@ -571,6 +664,8 @@ static void generator_covers_the_semantics(void **state)
     assert_true(self_chains > 10);
     assert_true(fires_nested > 50);
     assert_true(cancels_forwarded > 10);
+    assert_true(late_adds_run > 50);
+    assert_true(chain_to_refused > 10);
 }
 
 int main(void)
