@@ -95,6 +95,7 @@ deps:
 test-bins: $(TEST_BINS) $(FUZZ_REPLAY_BINS) $(if $(CLI_SRCS),$(WEFT))
 
 test: deps
+	@scripts/lint.sh
 	@$(MAKE) --no-print-directory test-bins
 	@scripts/run-tests.sh $(BUILD)
 
