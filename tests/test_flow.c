@@ -690,6 +690,59 @@ static void allocation_failures(void **state)
     assert_true(last_failed < 90);
 }
 
+/* The same with more of the network in play: queued writes, a producer,
+ * split deliveries, partitions, stalls and a crash. */
+static void allocation_failures_everywhere(void **state)
+{
+    (void)state;
+    long failed_runs = 0, last_failed = -1;
+    static uint8_t big[3000];
+    for (long nth = 0; nth < 200; nth++) {
+        weft_net_config n = latency_cfg(1 * MS, 2 * MS);
+        n.max_chunk = 700;
+        n.coalesce = true;
+        world *w = world_new(&n, weft_choice_seeded((uint64_t)nth + 7), false);
+        assert_int_equal(weft_sim_add_host(w->sim, "third"), WEFT_OK);
+        w->server_data = echo_back_ok;
+        listen_on(w, "server", "tcp:2000");
+        connect_from(w, "client", "tcp:server:2000");
+        connect_from(w, "third", "tcp:server:2000");
+        run(w);
+        assert_int_equal(w->nprotos, 4);
+        weft_alloc_fail_after(nth);
+        prod p = {.t = ct(w)};
+        weft_producer wp = producer_of(&p);
+        int rc = weft_transport_register_producer(ct(w), &wp);
+        assert_true(rc == WEFT_OK || rc == WEFT_ENOMEM);
+        rc = weft_transport_pause_reading(stp(w));
+        assert_true(rc == WEFT_OK || rc == WEFT_ECLOSED);
+        for (int i = 0; i < 8; i++) {
+            rc = weft_transport_write(ct(w), big, 100 + (size_t)i * 300);
+            assert_true(rc == WEFT_OK || rc == WEFT_ENOMEM);
+        }
+        rc = weft_sim_partition(w->sim, "client", "server");
+        assert_true(rc == WEFT_OK || rc == WEFT_ENOMEM);
+        rc = weft_sim_stall(w->sim, "third", "server");
+        assert_true(rc == WEFT_OK || rc == WEFT_ENOMEM);
+        weft_sim_run_until(w->sim, weft_now(w->r) + 10 * MS);
+        weft_sim_heal(w->sim, "client", "server");
+        weft_sim_release(w->sim, "third", "server");
+        weft_transport_resume_reading(stp(w));
+        weft_sim_run_until(w->sim, weft_now(w->r) + 1 * S);
+        rc = weft_sim_crash(w->sim, "third");
+        assert_true(rc == WEFT_OK);
+        weft_sim_run_until(w->sim, weft_now(w->r) + 1 * S);
+        if (weft_alloc_fail_after(-1) > 0) {
+            failed_runs++;
+            last_failed = nth;
+        }
+        weft_sim_run_until(w->sim, weft_now(w->r) + 60 * S);
+        world_free(w);
+    }
+    assert_true(failed_runs >= 20);
+    assert_true(last_failed < 190);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -701,6 +754,7 @@ int main(void)
         cmocka_unit_test(framing_invariance_over_seeds),
         cmocka_unit_test(many_small_writes_stay_bounded),
         cmocka_unit_test(allocation_failures),
+        cmocka_unit_test(allocation_failures_everywhere),
     };
     return cmocka_run_group_tests_name("flow", tests, NULL, NULL);
 }
