@@ -286,6 +286,23 @@ size_t weft__timerq_fill_pass(weft_timerq *q, weft_time_ns limit_ns)
     return n;
 }
 
+int weft__timerq_unpass(weft_timerq *q)
+{
+    size_t n = weft__timerq_pass_size(q);
+    while (q->cap - q->len < n) {
+        int err = heap_grow(q);
+        if (err)
+            return err;
+    }
+    for (size_t i = q->pass_head; i < q->pass_len; i++) {
+        weft__tq_entry e = q->pass[i];
+        set_state(node_of(q, &e), WEFT__CALL_HEAP);
+        sift_up(q, q->len++, e);
+    }
+    q->pass_head = q->pass_len = 0;
+    return WEFT_OK;
+}
+
 weft_call *weft__timerq_pass_take(weft_timerq *q, size_t i, weft_time_ns *time_ns)
 {
     size_t abs = q->pass_head + i;

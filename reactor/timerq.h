@@ -177,6 +177,10 @@ static inline const weft__tq_entry *weft__timerq_pass_at(const weft_timerq *q, s
  * until weft__timerq_fire). */
 weft_call *weft__timerq_pass_take(weft_timerq *q, size_t i, weft_time_ns *time_ns);
 
+/* End the pass early: its calls go back to the heap with their keys, to be
+ * taken again with whatever is due by then. WEFT_ENOMEM leaves the pass. */
+int weft__timerq_unpass(weft_timerq *q);
+
 /* Mark a taken call as called at time_ns, freeing the node when no handle
  * holds it. Read what you need (fn, ctx, seq, label, host) first. */
 void weft__timerq_fire(weft_timerq *q, weft_call *c, weft_time_ns time_ns);

@@ -44,6 +44,7 @@ struct weft_sim {
     weft_time_ns now;
     uint64_t events;
     bool stopping;
+    bool dispatching; /* inside an event's function */
     uint32_t current_host;
     label_info *labels;
     size_t nlabels, labels_cap;
@@ -299,7 +300,9 @@ static void dispatch(weft_sim *s, weft_call *c, weft_time_ns t)
     s->current_host = host;
     q->tag = (uint16_t)host;
     trace_event(s, s->now, seq, label, host);
+    s->dispatching = true;
     fn(ctx);
+    s->dispatching = false;
 }
 
 /* Dispatch the next event due at or before horizon. WEFT_ESTATE: none. */
@@ -315,6 +318,13 @@ static int step_until(weft_sim *s, weft_time_ns horizon)
         return WEFT_ELIMIT;
     weft_call *c;
     weft_time_ns t;
+    if (weft__timerq_pass_size(q) != 0 && weft__timerq_pass_at(q, 0)->time_ns > horizon) {
+        /* With jitter a pass can reach past a run_until horizon while newer
+         * events are due before it: end the pass here so run_until runs
+         * everything due by its horizon and the clock stops there. */
+        if (weft__timerq_unpass(q) == WEFT_OK)
+            weft__timerq_next_time(q, &next);
+    }
     if (weft__timerq_pass_size(q) == 0) {
         weft_time_ns limit = add_sat(next, s->cfg.jitter_ns);
         if (limit > horizon)
@@ -344,11 +354,15 @@ static int step_until(weft_sim *s, weft_time_ns horizon)
 
 int weft_sim_step(weft_sim *s)
 {
+    if (s->dispatching)
+        return WEFT_ESTATE;
     return step_until(s, INT64_MAX);
 }
 
 int weft_sim_run_until_quiet(weft_sim *s)
 {
+    if (s->dispatching)
+        return WEFT_ESTATE;
     for (;;) {
         int rc = step_until(s, INT64_MAX);
         if (rc == WEFT_ESTATE)
@@ -360,6 +374,8 @@ int weft_sim_run_until_quiet(weft_sim *s)
 
 int weft_sim_run_until(weft_sim *s, weft_time_ns t)
 {
+    if (s->dispatching)
+        return WEFT_ESTATE;
     for (;;) {
         int rc = step_until(s, t);
         if (rc == WEFT_ESTATE)
@@ -430,6 +446,8 @@ static int op_run(weft_reactor *r)
 {
     weft_sim *s = (weft_sim *)r;
     int rc = WEFT_OK;
+    if (s->dispatching)
+        return WEFT_ESTATE;
     while (!s->stopping) {
         rc = step_until(s, INT64_MAX);
         if (rc == WEFT_ESTATE) {
@@ -451,6 +469,8 @@ static void op_stop(weft_reactor *r)
 static int op_run_until(weft_reactor *r, bool (*cond)(void *), void *ctx, weft_time_ns deadline)
 {
     weft_sim *s = (weft_sim *)r;
+    if (s->dispatching)
+        return WEFT_ESTATE;
     for (;;) {
         if (cond && cond(ctx))
             return WEFT_OK;

@@ -377,6 +377,78 @@ static void jitter_orders_nearby_events(void **state)
     weft_sim_free(s);
 }
 
+typedef struct nested {
+    weft_sim *s;
+    int rc[5];
+} nested;
+
+static void try_nested(void *ctx)
+{
+    nested *n = ctx;
+    weft_reactor *r = weft_sim_reactor(n->s);
+    n->rc[0] = weft_sim_step(n->s);
+    n->rc[1] = weft_sim_run_until(n->s, 1000 * S);
+    n->rc[2] = weft_sim_run_until_quiet(n->s);
+    n->rc[3] = weft_reactor_run(r);
+    n->rc[4] = weft_reactor_run_until(r, NULL, NULL, 1000 * S);
+}
+
+static void no_nested_runs(void **state)
+{
+    (void)state;
+    /* Running the simulator from inside one of its events is refused, and
+     * changes nothing: the clock stays, the other event still waits. */
+    weft_sim *s = sim_with(NULL, NULL);
+    weft_reactor *r = weft_sim_reactor(s);
+    nested n = {s, {0}};
+    counter later = {r, 0, 0, -1, 0};
+    schedule(r, 1 * S, try_nested, &n);
+    schedule(r, 5 * S, tick, &later);
+    assert_int_equal(weft_sim_step(s), WEFT_OK);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(n.rc[i], WEFT_ESTATE);
+    assert_int_equal(weft_now(r), 1 * S);
+    assert_int_equal(later.runs, 0);
+    assert_int_equal(weft_sim_events(s), 1);
+    assert_int_equal(weft_sim_run_until_quiet(s), WEFT_OK);
+    assert_int_equal(later.runs, 1);
+    weft_sim_free(s);
+}
+
+static void spawn_now(void *ctx)
+{
+    counter *c = ctx;
+    c->runs++;
+    c->last_at = weft_now(c->r);
+    assert_int_equal(weft_call_soon(c->r, tick, c + 1), WEFT_OK);
+}
+
+static void jitter_pass_cut_by_horizon(void **state)
+{
+    (void)state;
+    /* A pass {1000, 1090} (jitter 100). The first picked spawns a delay-0
+     * event; run_until(1050) must run it and stop the clock at 1050, not run
+     * the 1090 one. */
+    weft_sim_config cfg;
+    weft_sim_config_default(&cfg);
+    cfg.jitter_ns = 100;
+    weft_sim *s = sim_with(&cfg, NULL); /* default choices: earliest first */
+    weft_reactor *r = weft_sim_reactor(s);
+    counter c[3] = {{r, 0, 0, -1, 0}, {r, 0, 0, -1, 0}, {r, 0, 0, -1, 0}};
+    schedule(r, 1000, spawn_now, &c[0]);
+    schedule(r, 1090, tick, &c[2]);
+    assert_int_equal(weft_sim_step(s), WEFT_OK);
+    assert_int_equal(c[0].last_at, 1000);
+    assert_int_equal(weft_sim_run_until(s, 1050), WEFT_OK);
+    assert_int_equal(c[1].runs, 1);
+    assert_int_equal(c[1].last_at, 1000);
+    assert_int_equal(c[2].runs, 0);
+    assert_int_equal(weft_now(r), 1050);
+    assert_int_equal(weft_sim_run_until_quiet(s), WEFT_OK);
+    assert_int_equal(c[2].last_at, 1090);
+    weft_sim_free(s);
+}
+
 /* ---- trace ---- */
 
 typedef struct sink_buf {
@@ -560,6 +632,8 @@ int main(void)
         cmocka_unit_test(internal_events),
         cmocka_unit_test(events_carry_their_host),
         cmocka_unit_test(jitter_orders_nearby_events),
+        cmocka_unit_test(no_nested_runs),
+        cmocka_unit_test(jitter_pass_cut_by_horizon),
         cmocka_unit_test(trace_text_and_hash),
         cmocka_unit_test(trace_long_lines),
         cmocka_unit_test(record_then_replay),
