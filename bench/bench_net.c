@@ -152,10 +152,12 @@ static weft_protocol *build(weft_factory *f, const weft_address *peer)
 static bench *bench_new(size_t conns, const weft_net_config *net)
 {
     bench *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
     b->cap = conns;
     b->protos = calloc(conns * 2, sizeof *b->protos);
     b->clients = calloc(conns, sizeof *b->clients);
-    if (!b || !b->protos || !b->clients)
+    if (!b->protos || !b->clients)
         return NULL;
     weft_sim_config cfg;
     weft_sim_config_default(&cfg);
