@@ -120,9 +120,11 @@ typedef struct weft_net_config {
 
 typedef struct weft_sim_config {
     /* Events due within jitter_ns of the earliest are concurrent: their order
-     * is a choice (0: only events at the same instant). */
+     * is a choice (0: only events at the same instant). >= 0. */
     int64_t jitter_ns;
-    /* Runaway caps: a run stops with WEFT_ELIMIT when exceeded (0: none). */
+    /* Runaway caps: a run stops with WEFT_ELIMIT, leaving the queue as it
+     * is, when max_events events were dispatched or the next event is due
+     * after max_time_ns (0: no cap; max_time_ns >= 0). */
     uint64_t max_events;
     weft_time_ns max_time_ns;
     weft_net_config net;
@@ -137,8 +139,13 @@ void weft_sim_config_default(weft_sim_config *cfg);
 typedef struct weft_sim weft_sim;
 
 /* A simulator. choices is owned by the simulator from here on (freed with
- * it). cfg is copied. NULL: out of memory. */
+ * it, also when weft_sim_new fails); NULL choices: every answer is the default
+ * 0. cfg is copied; NULL: weft_sim_config_default. NULL result: out of memory
+ * or a negative jitter_ns / max_time_ns. */
 weft_sim *weft_sim_new(const weft_sim_config *cfg, weft_choice *choices);
+/* Frees the simulator, its network, its choices and every delayed call
+ * without running it: weft_call handles, released or not, are invalid after
+ * this. Not from inside one of its events. NULL is fine. */
 void weft_sim_free(weft_sim *s);
 weft_reactor *weft_sim_reactor(weft_sim *s);
 weft_sim *weft_sim_from_reactor(weft_reactor *r); /* NULL if not a simulator */
@@ -146,8 +153,12 @@ weft_choice *weft_sim_choices(weft_sim *s);
 
 /* Run: dispatch the next event (WEFT_ESTATE: none pending); until nothing is
  * pending; until the virtual clock reaches t (events at t included; the clock
- * then stands at t); advance by dt (same, to now + dt). WEFT_ELIMIT when a
- * runaway cap stopped it. */
+ * then stands at t, or stays if it is past t); advance by dt (same, to
+ * now + dt; WEFT_EINVAL for dt < 0). WEFT_ELIMIT when a runaway cap stopped
+ * it. From inside one of the simulator's own events every run function
+ * (these and weft_reactor_run / run_until) returns WEFT_ESTATE and does
+ * nothing: runs never nest. Concurrent events are picked with
+ * choose(k, "order") (docs/simulator.md). */
 int weft_sim_step(weft_sim *s);
 int weft_sim_run_until_quiet(weft_sim *s);
 int weft_sim_run_until(weft_sim *s, weft_time_ns t);
