@@ -46,7 +46,13 @@ enum {
     CLI_OPT_QUIET = 1u << 11,
     CLI_OPT_BYTES = 1u << 12,
     CLI_OPT_FORMAT = 1u << 13,
+    CLI_OPT_JOBS = 1u << 14,
 };
+
+/* explore --jobs: at most this many worker threads, and outcomes buffered
+ * ahead of the in-order consumer. */
+#define CLI_JOBS_MAX 64u
+#define CLI_JOBS_WINDOW 256u
 
 /* Largest --bytes file read (a fuzzer input). */
 #define CLI_BYTES_MAX (16u * 1024u * 1024u)
@@ -63,6 +69,7 @@ typedef struct cli_opts {
     uint64_t seed;
     uint64_t seeds; /* explore: how many */
     uint64_t from;  /* explore: first seed */
+    size_t jobs;    /* explore: worker threads (1: the main thread alone) */
     bool has_from;
     bool keep_going;
     bool check_determinism;

@@ -9,7 +9,15 @@
  * wall time; the wall clock serves throughput figures and nothing else.
  * Ctrl-C stops the sweep after the seed in progress and still prints the
  * summary (marked "interrupted"; exit 130 when nothing failed).
+ *
+ * With --jobs N, N worker threads run seeds (a scenario and a registry are
+ * read-only during runs, and the library keeps its per-run state off globals)
+ * while the main thread consumes their outcomes strictly in seed order through
+ * a window of CLI_JOBS_WINDOW slots: reports, the first failure, the digest
+ * and every figure are those of the sequential sweep; only the wall time
+ * changes. Workers never run more than the window ahead of the consumer.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +95,140 @@ static void progress_clear(progress *p)
     }
 }
 
+/* One seed's outcome. r: CLI_EXIT_PASS, CLI_EXIT_FAIL (the determinism check
+ * saw a divergence, described in report) or CLI_EXIT_USAGE (a library error,
+ * already printed). */
+typedef struct outcome {
+    weft_run_result res;
+    int r;
+    char *report; /* malloc'd text, or NULL */
+    size_t report_len;
+} outcome;
+
+static void run_seed(const cli_opts *o, const cli_session *s, uint64_t seed, outcome *oc)
+{
+    memset(oc, 0, sizeof *oc);
+    cli_source src;
+    memset(&src, 0, sizeof src);
+    src.seed = seed;
+    if (o->check_determinism) {
+        /* The divergence report is buffered: the consumer prints it in seed
+         * order, after clearing the progress line. */
+        FILE *mem = open_memstream(&oc->report, &oc->report_len);
+        oc->r = cli_run_twice(mem ? mem : stdout, o, s, 0, &src, &oc->res);
+        if (mem != NULL)
+            fclose(mem);
+        return;
+    }
+    int err = cli_run(o, s, 0, &src, false, NULL, NULL, NULL, &oc->res);
+    oc->r = err == WEFT_OK ? CLI_EXIT_PASS : CLI_EXIT_USAGE;
+    if (err != WEFT_OK)
+        fprintf(stderr, "weft explore: %s seed %llu: %s\n", o->files[0],
+                (unsigned long long)seed, weft_strerror(err));
+}
+
+static void outcome_clear(outcome *oc)
+{
+    weft_run_result_clear(&oc->res);
+    free(oc->report);
+    memset(oc, 0, sizeof *oc);
+}
+
+typedef struct pool {
+    const cli_opts *o;
+    const cli_session *s;
+    pthread_mutex_t mu;
+    pthread_cond_t ready; /* a slot was filled */
+    pthread_cond_t space; /* a slot was consumed, or stop */
+    outcome slots[CLI_JOBS_WINDOW];
+    bool filled[CLI_JOBS_WINDOW];
+    uint64_t next;     /* next index to claim */
+    uint64_t consumed; /* indices below are consumed */
+    uint64_t total;
+    bool stop;
+    pthread_t threads[CLI_JOBS_MAX];
+    size_t nthreads;
+} pool;
+
+static void *worker(void *arg)
+{
+    pool *pl = arg;
+    pthread_mutex_lock(&pl->mu);
+    for (;;) {
+        while (!pl->stop && pl->next < pl->total && pl->next >= pl->consumed + CLI_JOBS_WINDOW)
+            pthread_cond_wait(&pl->space, &pl->mu);
+        if (pl->stop || pl->next >= pl->total)
+            break;
+        uint64_t k = pl->next++;
+        pthread_mutex_unlock(&pl->mu);
+        outcome oc;
+        run_seed(pl->o, pl->s, pl->o->from + k, &oc);
+        pthread_mutex_lock(&pl->mu);
+        /* The slot is free: k < consumed + window, and k - window was
+         * consumed before k could be claimed. */
+        pl->slots[k % CLI_JOBS_WINDOW] = oc;
+        pl->filled[k % CLI_JOBS_WINDOW] = true;
+        pthread_cond_broadcast(&pl->ready);
+    }
+    pthread_mutex_unlock(&pl->mu);
+    return NULL;
+}
+
+/* Start the workers; false (nothing to clean) when no thread could start. */
+static bool pool_start(pool *pl, const cli_opts *o, const cli_session *s)
+{
+    memset(pl, 0, sizeof *pl);
+    pl->o = o;
+    pl->s = s;
+    pl->total = o->seeds;
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_cond_init(&pl->ready, NULL);
+    pthread_cond_init(&pl->space, NULL);
+    for (size_t i = 0; i < o->jobs; i++) {
+        if (pthread_create(&pl->threads[pl->nthreads], NULL, worker, pl) != 0)
+            break;
+        pl->nthreads++;
+    }
+    if (pl->nthreads == 0) {
+        pthread_cond_destroy(&pl->space);
+        pthread_cond_destroy(&pl->ready);
+        pthread_mutex_destroy(&pl->mu);
+        return false;
+    }
+    return true;
+}
+
+/* The outcome of index k, in order (k == consumed). */
+static void pool_take(pool *pl, uint64_t k, outcome *oc)
+{
+    pthread_mutex_lock(&pl->mu);
+    while (!pl->filled[k % CLI_JOBS_WINDOW])
+        pthread_cond_wait(&pl->ready, &pl->mu);
+    *oc = pl->slots[k % CLI_JOBS_WINDOW];
+    pl->filled[k % CLI_JOBS_WINDOW] = false;
+    pl->consumed = k + 1;
+    pthread_cond_broadcast(&pl->space);
+    pthread_mutex_unlock(&pl->mu);
+}
+
+/* Stop claiming, wait for the runs in flight, drop what was not consumed. */
+static void pool_finish(pool *pl)
+{
+    pthread_mutex_lock(&pl->mu);
+    pl->stop = true;
+    pthread_cond_broadcast(&pl->space);
+    pthread_mutex_unlock(&pl->mu);
+    for (size_t i = 0; i < pl->nthreads; i++)
+        pthread_join(pl->threads[i], NULL);
+    for (size_t i = 0; i < CLI_JOBS_WINDOW; i++) {
+        if (pl->filled[i])
+            outcome_clear(&pl->slots[i]);
+    }
+    pthread_cond_destroy(&pl->space);
+    pthread_cond_destroy(&pl->ready);
+    pthread_mutex_destroy(&pl->mu);
+}
+
 int cli_cmd_explore(const cli_opts *o)
 {
     if (o->seeds - 1 > UINT64_MAX - o->from)
@@ -115,39 +257,36 @@ int cli_cmd_explore(const cli_opts *o)
     uint64_t digest = UINT64_C(0xcbf29ce484222325);
     bool saved = false;
     const char *file = o->files[0];
+    /* The pool is large (its window of outcomes): on the heap. */
+    pool *pl = NULL;
+    if (o->jobs > 1) {
+        pl = malloc(sizeof *pl);
+        if (pl != NULL && !pool_start(pl, o, &s)) {
+            free(pl);
+            pl = NULL;
+        }
+    }
     for (uint64_t k = 0; k < o->seeds; k++) {
         cli_source src;
         memset(&src, 0, sizeof src);
         src.seed = o->from + k;
-        weft_run_result res;
-        int r;
-        if (o->check_determinism) {
-            /* A divergence report goes through a buffer, so that the
-             * progress line is cleared only when there is one. */
-            char *buf = NULL;
-            size_t buflen = 0;
-            FILE *mem = open_memstream(&buf, &buflen);
-            r = cli_run_twice(mem ? mem : stdout, o, &s, 0, &src, &res);
-            if (mem != NULL) {
-                fclose(mem);
-                if (buflen > 0) {
-                    progress_clear(&p);
-                    fwrite(buf, 1, buflen, stdout);
-                }
-                free(buf);
-            }
-            if (r == CLI_EXIT_FAIL)
-                nondet++;
-        } else {
-            int err = cli_run(o, &s, 0, &src, false, NULL, NULL, NULL, &res);
-            r = err == WEFT_OK ? CLI_EXIT_PASS : CLI_EXIT_USAGE;
-            if (err != WEFT_OK) {
-                progress_clear(&p);
-                fprintf(stderr, "weft explore: %s seed %llu: %s\n", file,
-                        (unsigned long long)src.seed, weft_strerror(err));
-            }
+        outcome oc;
+        if (pl != NULL)
+            pool_take(pl, k, &oc);
+        else
+            run_seed(o, &s, src.seed, &oc);
+        int r = oc.r;
+        if (oc.report_len > 0) {
+            progress_clear(&p);
+            fwrite(oc.report, 1, oc.report_len, stdout);
         }
+        if (r == CLI_EXIT_FAIL)
+            nondet++;
+        weft_run_result res = oc.res;
+        memset(&oc.res, 0, sizeof oc.res);
+        outcome_clear(&oc);
         if (r == CLI_EXIT_USAGE) {
+            progress_clear(&p);
             rc = CLI_EXIT_USAGE;
             break;
         }
@@ -186,6 +325,10 @@ int cli_cmd_explore(const cli_opts *o)
         if (interrupted)
             break;
         progress_draw(&p, file, done, o->seeds, failures, done == 1);
+    }
+    if (pl != NULL) {
+        pool_finish(pl);
+        free(pl);
     }
     progress_clear(&p);
     double el = cli_wall_seconds() - p.start_s;

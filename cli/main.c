@@ -29,6 +29,7 @@ static const cli_option options[] = {
     {"choices", CLI_OPT_CHOICES, true},
     {"bytes", CLI_OPT_BYTES, true},
     {"format", CLI_OPT_FORMAT, true},
+    {"jobs", CLI_OPT_JOBS, true},
     {"load", CLI_OPT_LOAD, true},
     {"max-events", CLI_OPT_MAX_EVENTS, true},
     {"max-time", CLI_OPT_MAX_TIME, true},
@@ -90,11 +91,13 @@ static const cli_command commands[] = {
      "  --check-determinism   run each seed twice; the traces must agree\n"
      "  --save-choices F      write the first failure's recorded choices to F\n"
      "  --tail N              trace lines printed on a failure (default 20)\n"
-     "  --quiet               no progress line even on a terminal\n" COMMON_HELP
+     "  --quiet               no progress line even on a terminal\n"
+     "  --jobs N              run seeds on N threads (1..64, default 1); the\n"
+     "                        output is the same as with one\n" COMMON_HELP
      "\n"
      "Exit status: 0 no seed failed, 1 a seed failed, 2 bad usage or parse error.\n",
      CLI_OPT_SEEDS | CLI_OPT_FROM | CLI_OPT_KEEP_GOING | CLI_OPT_CHECK_DET |
-         CLI_OPT_SAVE_CHOICES | CLI_OPT_TAIL | CLI_OPT_QUIET | COMMON_RUN_OPTS,
+         CLI_OPT_SAVE_CHOICES | CLI_OPT_TAIL | CLI_OPT_QUIET | CLI_OPT_JOBS | COMMON_RUN_OPTS,
      1, 1, cli_cmd_explore},
     {"replay", "reproduce one run with its full trace",
      "usage: weft replay FILE [--seed S | --choices F | --bytes F] [options]\n"
@@ -222,6 +225,12 @@ static int apply_option(const cli_command *cmd, const cli_option *opt, const cha
             return cli_usage_error(cmd->name, "--format: '%s' is not text, chrome or mermaid",
                                    value);
         break;
+    case CLI_OPT_JOBS:
+        if (!cli_parse_u64(value, &n) || n == 0 || n > CLI_JOBS_MAX)
+            return cli_usage_error(cmd->name, "--jobs: '%s' is not a number of threads (1..%u)",
+                                   value, CLI_JOBS_MAX);
+        o->jobs = (size_t)n;
+        break;
     case CLI_OPT_LOAD:
         if (*value == '\0')
             return cli_usage_error(cmd->name, "--load: empty file name");
@@ -346,6 +355,7 @@ int main(int argc, char **argv)
     o.seeds = CLI_SEEDS_DEFAULT;
     o.from = 1;
     o.tail_lines = CLI_TAIL_LINES_DEFAULT;
+    o.jobs = 1;
     /* argv holds at most argc entries of each kind. */
     o.files = calloc((size_t)argc, sizeof *o.files);
     o.plugins = calloc((size_t)argc, sizeof *o.plugins);

@@ -1012,6 +1012,61 @@ static void explore_finds_and_passes(void **state)
     proc_free(&p);
 }
 
+/* Drop " time=...s rate=.../s" from summary lines: wall-clock figures. */
+static void drop_wall_time(char *text)
+{
+    char *t;
+    while ((t = strstr(text, " time=")) != NULL && strstr(t, " rate=") != NULL) {
+        char *rate = strstr(t, " rate=");
+        char *end = rate + 6;
+        while (*end != '\0' && *end != ' ' && *end != '\n')
+            end++;
+        memmove(t, end, strlen(end) + 1);
+    }
+}
+
+static void explore_jobs_same_output(void **state)
+{
+    (void)state;
+    const char *race = write_file("race.scn", scn_race);
+    const char *echo = write_file("echo.scn", scn_echo);
+    const char *files[] = {race, echo};
+    for (size_t i = 0; i < 2; i++) {
+        proc one, two;
+        run_weft(&one, "explore", files[i], "--seeds", "700", "--keep-going", "--tail", "2");
+        run_weft(&two, "explore", files[i], "--seeds", "700", "--keep-going", "--tail", "2",
+                 "--jobs", "2");
+        assert_int_equal(one.status, two.status);
+        drop_wall_time(one.out);
+        drop_wall_time(two.out);
+        assert_string_equal(one.out, two.out);
+        proc_free(&one);
+        proc_free(&two);
+    }
+    /* Stopping at the first failure: the same (lowest) failing seed. */
+    proc one, two;
+    run_weft(&one, "explore", race, "--seeds", "500", "--from", "2", "--check-determinism");
+    run_weft(&two, "explore", race, "--seeds", "500", "--from", "2", "--check-determinism",
+             "--jobs", "3");
+    expect_status(&two, 1);
+    drop_wall_time(one.out);
+    drop_wall_time(two.out);
+    assert_string_equal(one.out, two.out);
+    proc_free(&one);
+    proc_free(&two);
+
+    const char *bad[] = {"0", "65", "two", ""};
+    for (size_t i = 0; i < 4; i++) {
+        run_weft(&one, "explore", race, "--jobs", bad[i]);
+        expect_status(&one, 2);
+        expect_contains("stderr", one.err, "--jobs");
+        proc_free(&one);
+    }
+    run_weft(&one, "run", race, "--jobs", "2");
+    expect_status(&one, 2);
+    proc_free(&one);
+}
+
 static void progress_only_on_a_terminal(void **state)
 {
     (void)state;
@@ -1048,17 +1103,21 @@ static void explore_interrupted_prints_summary(void **state)
     const char *pass = write_file("pass.scn", scn_pass);
     proc p;
     /* Far more seeds than 400 ms can run. */
-    run_weft_signalled(&p, (const char *const[]){"explore", pass, "--seeds", "1000000000", NULL},
-                       400);
-    expect_status(&p, 130);
-    expect_contains("stdout", p.out, "PASS explore ");
-    expect_contains("stdout", p.out, " interrupted\n");
-    char v[32];
-    assert_true(field(p.out, "seeds=", v, sizeof v));
-    uint64_t done;
-    assert_true(cli_parse_u64(v, &done));
-    assert_true(done >= 1 && done < 1000000000u);
-    proc_free(&p);
+    for (int jobs = 1; jobs <= 2; jobs++) {
+        run_weft_signalled(&p,
+                           (const char *const[]){"explore", pass, "--seeds", "1000000000",
+                                                 "--jobs", jobs == 1 ? "1" : "2", NULL},
+                           400);
+        expect_status(&p, 130);
+        expect_contains("stdout", p.out, "PASS explore ");
+        expect_contains("stdout", p.out, " interrupted\n");
+        char v[32];
+        assert_true(field(p.out, "seeds=", v, sizeof v));
+        uint64_t done;
+        assert_true(cli_parse_u64(v, &done));
+        assert_true(done >= 1 && done < 1000000000u);
+        proc_free(&p);
+    }
 }
 
 static void check_determinism(void **state)
@@ -1326,6 +1385,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(replay_from_raw_bytes),
         cmocka_unit_test(trace_formats),
         cmocka_unit_test(explore_finds_and_passes),
+        cmocka_unit_test(explore_jobs_same_output),
         cmocka_unit_test(progress_only_on_a_terminal),
         cmocka_unit_test(explore_interrupted_prints_summary),
         cmocka_unit_test(check_determinism),
