@@ -92,8 +92,13 @@ static int label_add(weft_sim *s, const char *name)
  * labels share the overflow id (the last table entry). */
 static unsigned label_id(weft_sim *s, const char *name)
 {
+    /* The same static string is the common case: find it by identity first
+     * (equality only, never order), then by content. */
     for (size_t i = 0; i < s->nlabels; i++)
-        if (s->labels[i].name == name || strcmp(s->labels[i].name, name) == 0)
+        if (s->labels[i].name == name)
+            return (unsigned)i;
+    for (size_t i = 0; i < s->nlabels; i++)
+        if (strcmp(s->labels[i].name, name) == 0)
             return (unsigned)i;
     if (s->nlabels < WEFT__CALL_LABEL_MAX) {
         int id = label_add(s, name);
