@@ -567,6 +567,60 @@ static void trace_long_lines(void **state)
     weft_sim_free(s);
 }
 
+/* The hash as docs/simulator.md specifies it, computed here independently. */
+static uint64_t spec_strhash(const char *str)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+    size_t n = strlen(str) + 1; /* with the NUL */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)str[i];
+        h *= 0x100000001b3u;
+    }
+    return h;
+}
+
+static void spec_mix(uint64_t *h, uint64_t w)
+{
+    uint64_t x = (*h ^ w) * 0xff51afd7ed558ccdu;
+    *h = x ^ (x >> 33);
+}
+
+static void trace_hash_matches_spec(void **state)
+{
+    (void)state;
+    /* Two calls at 7 ns (order asked: pick 1), a note, nothing else. */
+    const uint32_t picks[] = {1};
+    weft_sim *s = sim_with(NULL, weft_choice_replay(picks, 1));
+    weft_reactor *r = weft_sim_reactor(s);
+    counter a = {r, 0, 0, -1, 0}, b = {r, 0, 0, -1, 0};
+    schedule(r, 7, tick, &a); /* seq 0 */
+    schedule(r, 7, tick, &b); /* seq 1 */
+    assert_int_equal(weft_sim_run_until_quiet(s), WEFT_OK);
+    weft_sim_trace(s, "mark", "x=%d", 5);
+
+    uint64_t h = 0xcbf29ce484222325u;
+    spec_mix(&h, 2); /* choice at 7: value 1, bound 2, "order" */
+    spec_mix(&h, 7);
+    spec_mix(&h, 1u | (uint64_t)2 << 32);
+    spec_mix(&h, spec_strhash("order"));
+    for (uint64_t seq = 1;; seq = 0) { /* events: seq 1 then seq 0 */
+        spec_mix(&h, 1);
+        spec_mix(&h, 7);
+        spec_mix(&h, seq);
+        spec_mix(&h, spec_strhash("call"));
+        spec_mix(&h, 0); /* localhost */
+        if (seq == 0)
+            break;
+    }
+    spec_mix(&h, 3); /* note */
+    spec_mix(&h, 7);
+    spec_mix(&h, spec_strhash("mark"));
+    spec_mix(&h, spec_strhash("x=5"));
+    assert_int_equal(weft_sim_trace_hash(s), h);
+    assert_int_equal(b.runs, 1);
+    weft_sim_free(s);
+}
+
 /* Recorded with a seed, replayed from the record: identical trace. */
 static void chaos(weft_sim *s)
 {
@@ -636,6 +690,7 @@ int main(void)
         cmocka_unit_test(jitter_pass_cut_by_horizon),
         cmocka_unit_test(trace_text_and_hash),
         cmocka_unit_test(trace_long_lines),
+        cmocka_unit_test(trace_hash_matches_spec),
         cmocka_unit_test(record_then_replay),
     };
     return cmocka_run_group_tests_name("sim", tests, NULL, NULL);
