@@ -6,6 +6,8 @@
  * - sim_bytes_per_pending_call: the queue's own accounting (nodes, heap, pass,
  *   slab table) per pending call with 1,000,000 pending, and the process's
  *   resident-memory growth per call as a cross-check;
+ * - sim_ns_per_event_10000_trace_off / _trace_text: the same loop without
+ *   and with a trace sink (text formatted for every event);
  * - sim_ns_per_event_<n> and floor_ns_per_event_<n> for n = 1e3 .. 1e7
  *   pending (each callback reschedules itself, so n stays constant), and
  *   their ratio. The floor is a bare binary heap of inline
@@ -82,9 +84,24 @@ static void sim_cb(void *ctx)
     weft_call_release(n);
 }
 
+static size_t sink_bytes;
+
+static void count_sink(const char *line, size_t len, void *ctx)
+{
+    (void)line;
+    (void)ctx;
+    sink_bytes += len;
+}
+
+static bool with_text; /* set a trace sink: every event is formatted */
+
 static weft_sim *sim_fill(size_t n, sim_ctx *c)
 {
-    weft_sim *s = weft_sim_new(NULL, weft_choice_seeded(1));
+    weft_sim_config cfg;
+    weft_sim_config_default(&cfg);
+    if (with_text)
+        cfg.trace_sink = count_sink;
+    weft_sim *s = weft_sim_new(&cfg, weft_choice_seeded(1));
     if (!s) {
         fprintf(stderr, "bench_sim: out of memory\n");
         exit(1);
@@ -243,6 +260,21 @@ int main(int argc, char **argv)
                (double)(rss1 - rss0) / (double)pending);
         printf("bench: sim_call_node_size %zu bytes\n", sizeof(struct weft_call));
         weft_sim_free(s);
+    }
+    /* What the trace text costs when it is on (off is the default above). */
+    {
+        double off = 1e300, on = 1e300;
+        for (int k = 0; k < 3; k++) {
+            with_text = false;
+            double a = sim_ns_per_event(10000, 1000000);
+            with_text = true;
+            double b = sim_ns_per_event(10000, 1000000);
+            off = a < off ? a : off;
+            on = b < on ? b : on;
+        }
+        with_text = false;
+        printf("bench: sim_ns_per_event_10000_trace_off %.1f ns\n", off);
+        printf("bench: sim_ns_per_event_10000_trace_text %.1f ns\n", on);
     }
     /* Interleave the simulator and the floor and keep the best of three
      * rounds of each: the machine is shared, and the minimum is the figure
