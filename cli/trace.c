@@ -202,8 +202,11 @@ static void json_string(FILE *out, const char *s, size_t len)
 static void json_time_us(FILE *out, const line_view *v)
 {
     const char *dot = memchr(v->time, '.', v->time_len);
-    if (dot == NULL || v->time_len - (size_t)(dot - v->time) != 10) {
-        fputs("0", out);
+    bool ok = dot != NULL && dot != v->time && v->time_len - (size_t)(dot - v->time) == 10;
+    for (size_t i = 0; ok && i < v->time_len; i++)
+        ok = v->time + i == dot || (v->time[i] >= '0' && v->time[i] <= '9');
+    if (!ok) {
+        fputs("0", out); /* not a time the simulator writes: keep the JSON valid */
         return;
     }
     /* seconds, then 6 digits of microseconds, '.', 3 digits of nanoseconds */
