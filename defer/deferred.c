@@ -36,8 +36,6 @@ enum {
     F_CANCELLER_RAN = 1u << 3,
     F_HEAP = 1u << 4,       /* pairs live in cbs.heap */
     F_ONE = 1u << 5,        /* the inline pair is occupied */
-    F_KIND_SHIFT = 8,       /* two bits: WEFT_RESULT_VALUE / FAILURE / DEFERRED */
-    F_KIND_MASK = 3u << 8,
 };
 
 #define PAUSED_MAX UINT16_MAX
@@ -53,7 +51,8 @@ typedef struct pair {
 struct weft_deferred {
     uint32_t refs;
     uint16_t paused;
-    uint16_t flags;
+    uint8_t flags;
+    uint8_t kind; /* of result: WEFT_RESULT_VALUE / FAILURE / DEFERRED (waiting) */
     union {
         void *value;
         weft_failure *failure;
@@ -100,24 +99,24 @@ static weft_result marker_chain_to(weft_result in, void *ctx)
 
 static unsigned kind_of(const weft_deferred *d)
 {
-    return (d->flags & F_KIND_MASK) >> F_KIND_SHIFT;
+    return d->kind;
 }
 
 static void set_value(weft_deferred *d, void *value)
 {
-    d->flags = (uint16_t)((d->flags & ~F_KIND_MASK) | (WEFT_RESULT_VALUE << F_KIND_SHIFT));
+    d->kind = WEFT_RESULT_VALUE;
     d->result.value = value;
 }
 
 static void set_failure(weft_deferred *d, weft_failure *f)
 {
-    d->flags = (uint16_t)((d->flags & ~F_KIND_MASK) | (WEFT_RESULT_FAILURE << F_KIND_SHIFT));
+    d->kind = WEFT_RESULT_FAILURE;
     d->result.failure = f;
 }
 
 static void set_waiting(weft_deferred *d, weft_deferred *inner)
 {
-    d->flags = (uint16_t)((d->flags & ~F_KIND_MASK) | (WEFT_RESULT_DEFERRED << F_KIND_SHIFT));
+    d->kind = WEFT_RESULT_DEFERRED;
     d->result.deferred = inner;
 }
 
@@ -157,7 +156,7 @@ static int append_slow(weft_deferred *d, const pair *p)
         d->cbs.heap.cap = 4;
         d->cbs.heap.count = 2;
         d->cbs.heap.cursor = 0;
-        d->flags = (uint16_t)((d->flags & ~F_ONE) | F_HEAP);
+        d->flags = (uint8_t)((d->flags & ~F_ONE) | F_HEAP);
         return WEFT_OK;
     }
     uint32_t live = d->cbs.heap.count - d->cbs.heap.cursor;
@@ -197,10 +196,10 @@ static inline void set_pair(pair *dst, weft_handler_fn cb, void *cb_ctx, weft_ha
 static inline int append4(weft_deferred *d, weft_handler_fn cb, void *cb_ctx, weft_handler_fn eb,
                           void *eb_ctx)
 {
-    uint16_t flags = d->flags;
+    uint8_t flags = d->flags;
     if (!(flags & (F_HEAP | F_ONE))) {
         set_pair(&d->cbs.one, cb, cb_ctx, eb, eb_ctx);
-        d->flags = (uint16_t)(flags | F_ONE);
+        d->flags = (uint8_t)(flags | F_ONE);
         return WEFT_OK;
     }
     if ((flags & F_HEAP) && d->cbs.heap.count < d->cbs.heap.cap) {
@@ -231,7 +230,7 @@ static bool take_pair(weft_deferred *d, pair *out)
     if (!(d->flags & F_ONE))
         return false;
     *out = d->cbs.one;
-    d->flags &= (uint16_t)~F_ONE;
+    d->flags &= (uint8_t)~F_ONE;
     return true;
 }
 
@@ -431,7 +430,7 @@ static void settle(weft_deferred *cur, weft_result out)
     if ((r->flags & F_CALLED) && r->paused == 0 && !(r->flags & F_RUNNING) &&
         kind_of(r) != WEFT_RESULT_DEFERRED && !has_pairs(r)) {
         /* r already has its result: steal it, r keeps NULL. */
-        cur->flags = (uint16_t)((cur->flags & ~F_KIND_MASK) | (r->flags & F_KIND_MASK));
+        cur->kind = r->kind;
         cur->result = r->result;
         set_value(r, NULL);
         weft_deferred_unref(r);
@@ -464,14 +463,14 @@ static void run(weft_deferred *start)
         if (cur->paused || !take_pair(cur, &p)) {
             top = cur->run_next;
             cur->run_next = NULL;
-            cur->flags &= (uint16_t)~F_RUNNING;
+            cur->flags &= (uint8_t)~F_RUNNING;
             weft_deferred_unref(cur);
             continue;
         }
         if (p.cb == marker_continue) {
             /* cur is the inner Deferred an outer one waits on. */
             weft_deferred *outer = p.cb_ctx;
-            outer->flags = (uint16_t)((outer->flags & ~F_KIND_MASK) | (cur->flags & F_KIND_MASK));
+            outer->kind = cur->kind;
             outer->result = cur->result;
             set_value(cur, NULL);
             outer->paused--;
@@ -491,7 +490,7 @@ static void run(weft_deferred *start)
             weft_deferred *other = p.cb_ctx;
             if (other->flags & F_CALLED) {
                 if (other->flags & F_SUPPRESS) {
-                    other->flags &= (uint16_t)~F_SUPPRESS;
+                    other->flags &= (uint8_t)~F_SUPPRESS;
                     if (kind_of(cur) == WEFT_RESULT_FAILURE)
                         weft_failure_free(cur->result.failure);
                     set_value(cur, NULL);
@@ -505,7 +504,7 @@ static void run(weft_deferred *start)
                 continue;
             }
             other->flags |= F_CALLED;
-            other->flags = (uint16_t)((other->flags & ~F_KIND_MASK) | (cur->flags & F_KIND_MASK));
+            other->kind = cur->kind;
             other->result = cur->result;
             set_value(cur, NULL);
             if (other->paused == 0)
@@ -532,7 +531,7 @@ static int fire(weft_deferred *d, bool failed, void *value, weft_failure *f)
 {
     if (d->flags & F_CALLED) {
         if (d->flags & F_SUPPRESS) {
-            d->flags &= (uint16_t)~F_SUPPRESS;
+            d->flags &= (uint8_t)~F_SUPPRESS;
             weft_failure_free(f);
             return WEFT_OK;
         }
