@@ -17,7 +17,6 @@ void weft__report_unhandled(const weft_failure *f);
 
 /* deferred.c */
 weft_deferred *weft__deferred_new_list(void *state);
-size_t weft__deferred_size(void);
 
 /* dlist.c */
 void weft__dlist_cancel(weft_deferred *d, void *ctx);

@@ -72,6 +72,11 @@ struct weft_deferred {
     } cbs;
 };
 
+/* The memory aim: a pending Deferred with one pair is one allocation that
+ * malloc serves from an 80-byte chunk. */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct weft_deferred) == 72,
+               "a Deferred is 72 bytes on 64-bit targets");
+
 /* Markers recognised by the run loop by address. They are never called; each
  * body differs so that no linker or optimiser can fold two into one. */
 static const char marker_tags[3];
@@ -703,9 +708,4 @@ int weft_deferred_take_result(weft_deferred *d, weft_result *out)
         return WEFT_ESTATE;
     set_value(d, NULL);
     return WEFT_OK;
-}
-
-size_t weft__deferred_size(void)
-{
-    return sizeof(weft_deferred);
 }
