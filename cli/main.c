@@ -95,7 +95,10 @@ static const cli_command commands[] = {
      "  --jobs N              run seeds on N threads (1..64, default 1); the\n"
      "                        output is the same as with one\n" COMMON_HELP
      "\n"
-     "Exit status: 0 no seed failed, 1 a seed failed, 2 bad usage or parse error.\n",
+     "Ctrl-C ends the sweep after the seed in progress, with its summary.\n"
+     "\n"
+     "Exit status: 0 no seed failed, 1 a seed failed, 2 bad usage or parse error,\n"
+     "130 interrupted before any seed failed.\n",
      CLI_OPT_SEEDS | CLI_OPT_FROM | CLI_OPT_KEEP_GOING | CLI_OPT_CHECK_DET |
          CLI_OPT_SAVE_CHOICES | CLI_OPT_TAIL | CLI_OPT_QUIET | CLI_OPT_JOBS | COMMON_RUN_OPTS,
      1, 1, cli_cmd_explore},
