@@ -513,6 +513,58 @@ static void failure_cleared_by_chaining_is_not_reported(void **state)
     weft_assert_no_unhandled(unhandled_mark);
 }
 
+/* Departure 6 of docs/deferred.md: the outer, resumed by the inner's result,
+ * waits again; the inner's own later handlers still run (Twisted strands
+ * them until something re-triggers the inner). */
+static void inner_continues_when_outer_waits_again(void **state)
+{
+    (void)state;
+    weft_deferred *outer = weft_deferred_new();
+    weft_deferred *inner = weft_deferred_new();
+    weft_deferred *second = weft_deferred_new();
+    step ret_inner = {"ret", ACT_CHAIN, 0, NULL, weft_deferred_ref(inner)};
+    step ret_second = {"ret2", ACT_CHAIN, 0, NULL, weft_deferred_ref(second)};
+    step ilate = {"ilate", ACT_PASS, 0, NULL, NULL};
+    step o3 = {"o3", ACT_PASS, 0, NULL, NULL};
+    weft_deferred_add_callback(outer, step_fn, &ret_inner);
+    weft_deferred_add_callback(outer, step_fn, &ret_second);
+    weft_deferred_add_callback(outer, step_fn, &o3);
+    weft_deferred_callback(outer, V(1));
+    weft_deferred_add_callback(inner, step_fn, &ilate);
+    weft_deferred_callback(inner, V(2));
+    assert_log("ret(1)ret2(2)ilate(0)");
+    assert_ptr_equal(weft_assert_succeeded(inner), NULL);
+    weft_assert_no_result(outer);
+    weft_deferred_callback(second, V(3));
+    assert_log("ret(1)ret2(2)ilate(0)o3(3)");
+    weft_deferred_unref(outer);
+    weft_deferred_unref(inner);
+    weft_deferred_unref(second);
+}
+
+/* Departure 5 of docs/deferred.md: the inner is still part of the running
+ * chain while the outer runs, so a pair added to it from the outer's handler
+ * waits for the loop to come back to the inner. */
+static void pair_added_to_inner_from_outer_runs_after_outer(void **state)
+{
+    (void)state;
+    weft_deferred *outer = weft_deferred_new();
+    weft_deferred *inner = weft_deferred_new();
+    step ret_inner = {"ret", ACT_CHAIN, 0, NULL, weft_deferred_ref(inner)};
+    step late = {"late", ACT_PASS, 0, NULL, NULL};
+    step o3 = {"o3", ACT_PASS, 0, NULL, NULL};
+    adder a = {inner, &late, 0, 0};
+    weft_deferred_add_callback(outer, step_fn, &ret_inner);
+    weft_deferred_add_callback(outer, add_more, &a);
+    weft_deferred_add_callback(outer, step_fn, &o3);
+    weft_deferred_callback(outer, V(1));
+    weft_deferred_callback(inner, V(5));
+    assert_log("ret(1)add(5)addedo3(6)late(0)");
+    assert_int_equal(a.max_depth, 1);
+    weft_deferred_unref(outer);
+    weft_deferred_unref(inner);
+}
+
 static void pausing_inner_delays_outer(void **state)
 {
     (void)state;
@@ -1051,6 +1103,8 @@ int main(void)
         T(callback_returning_own_deferred_fails_with_self_chain),
         T(waiting_cycle_fails_with_self_chain),
         T(failure_cleared_by_chaining_is_not_reported),
+        T(inner_continues_when_outer_waits_again),
+        T(pair_added_to_inner_from_outer_runs_after_outer),
         T(pausing_inner_delays_outer),
         T(paused_outer_still_receives_inner_result),
         T(outer_freed_while_waiting_orphans_its_continuation),
