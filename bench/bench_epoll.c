@@ -13,11 +13,16 @@
  *                             lose_connection, both connection_lost)
  *   epoll_calls               delayed calls dispatched per second (100,000
  *                             calls due at once, one pass)
+ *   epoll_idle_pair_bytes     library heap bytes per idle connection pair
+ *                             (both ends in one reactor, the connector
+ *                             included; the protocols are the bench's and not
+ *                             counted; kernel socket buffers not counted)
  *
  * Wall time is read here with CLOCK_MONOTONIC. Every run checks what it
  * received and exits non-zero on a mismatch.
  */
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -37,7 +42,8 @@
 #define BULK_CHUNK (64u * 1024u)
 #define CONNECTS 2000u
 #define CALLS 100000u
-#define PROTOS_MAX 256u
+#define PROTOS_MAX 1024u
+#define IDLE_PAIRS 400u
 
 typedef struct bench bench;
 
@@ -62,7 +68,7 @@ struct bench {
     uint64_t rounds_each;
     uint64_t conns;
     uint64_t bad;
-    int mode; /* 0 ping-pong, 1 bulk, 2 connects */
+    int mode; /* 0 ping-pong, 1 bulk, 2 connects, 3 idle */
     uint64_t connects_left;
     char desc[64];
     uint64_t calls;
@@ -380,6 +386,32 @@ static double calls(void)
     return (double)CALLS / dt;
 }
 
+static bool idle_made(void *ctx)
+{
+    bench *b = ctx;
+    return b->nprotos == 2u * IDLE_PAIRS;
+}
+
+static double idle_pair_bytes(void)
+{
+    bench *b = calloc(1, sizeof *b);
+    bench_init(b, 3);
+    /* Warm up the delayed-call slab (connect timeouts use it), so its
+     * one-time allocation is not charged to the pairs. */
+    weft_call *warm = weft_call_later(b->r, WEFT_NS_PER_S, count_call, b);
+    (void)weft_call_cancel(warm);
+    weft_call_release(warm);
+    struct mallinfo2 before = mallinfo2();
+    for (unsigned i = 0; i < IDLE_PAIRS; i++)
+        if (weft_connect_factory(b->r, b->desc, &b->client_f, NULL) != WEFT_OK)
+            exit(1);
+    run_or_die(b, idle_made, b, "idle");
+    struct mallinfo2 after = mallinfo2();
+    weft_reactor_free(b->r);
+    free(b);
+    return ((double)after.uordblks - (double)before.uordblks) / IDLE_PAIRS;
+}
+
 int main(void)
 {
     for (size_t i = 0; i < BULK_CHUNK; i++)
@@ -394,5 +426,6 @@ int main(void)
     printf("bench: epoll_bulk %.0f MiB/s\n", bulk());
     printf("bench: epoll_connects %.0f connections/s\n", connects());
     printf("bench: epoll_calls %.0f calls/s\n", calls());
+    printf("bench: epoll_idle_pair_bytes %.0f bytes\n", idle_pair_bytes());
     return 0;
 }

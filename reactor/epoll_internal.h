@@ -67,7 +67,7 @@ typedef struct weft__ep_reactor {
 #define WEFT__EP_SEND_BYTES_MAX (128u * 1024u) /* per send() call */
 #define WEFT__EP_READS_PER_EVENT 16            /* recv() calls per readable event */
 #define WEFT__EP_ACCEPTS_PER_EVENT 64
-#define WEFT__EP_BACKLOG 128
+#define WEFT__EP_BACKLOG 1024
 
 /* ---- provided by epoll.c ---- */
 void weft__ep_list_init(weft__ep_link *head);
