@@ -335,6 +335,30 @@ static void last_unref_inside_a_handler_is_safe(void **state)
     assert_int_equal(weft_unhandled_count() - unhandled_mark, 1);
 }
 
+static weft_result inspect_self(weft_result in, void *ctx)
+{
+    weft_deferred *d = ctx;
+    weft_result r;
+    /* From inside its own chain a Deferred has no settled result. */
+    log_add("peek=%d,take=%d,fire=%d,", (int)weft_deferred_peek(d, &r),
+            weft_deferred_take_result(d, &r), weft_deferred_callback(d, V(9)));
+    return in;
+}
+
+static void running_deferred_has_no_result_to_take(void **state)
+{
+    (void)state;
+    weft_deferred *d = weft_deferred_new();
+    weft_deferred_add_callback(d, inspect_self, d);
+    weft_deferred_callback(d, V(4));
+    char expected[64];
+    snprintf(expected, sizeof expected, "peek=%d,take=%d,fire=%d,", (int)WEFT_DEFERRED_PENDING,
+             WEFT_ESTATE, WEFT_EALREADYCALLED);
+    assert_log(expected);
+    assert_ptr_equal(weft_assert_succeeded(d), V(4));
+    weft_deferred_unref(d);
+}
+
 /* --------------------------------------------------------------- pause */
 
 static void pause_delays_until_unpause(void **state)
@@ -1094,6 +1118,7 @@ int main(void)
         T(bad_handler_results_become_failures),
         T(handler_added_while_running_is_picked_up_not_nested),
         T(last_unref_inside_a_handler_is_safe),
+        T(running_deferred_has_no_result_to_take),
         T(pause_delays_until_unpause),
         T(unpause_unpaused_is_refused),
         T(chain_waits_for_inner),
