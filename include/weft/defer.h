@@ -18,7 +18,11 @@
  * - Contexts (void *ctx) are the user's; the library only passes them back.
  *
  * Nothing here allocates per callback beyond one slot in the Deferred's
- * callback array, and no path recurses on the length of a chain.
+ * callback array, and no path recurses on the length of a chain (lists nested
+ * in lists recurse once per level, see docs/deferred.md).
+ *
+ * Not thread-safe: a Deferred and everything chained to it belong to one
+ * thread at a time. The unhandled-failure handler and counter are per thread.
  */
 #ifndef WEFT_DEFER_H
 #define WEFT_DEFER_H
@@ -211,7 +215,9 @@ typedef enum weft_deferred_state {
  * Deferred, and running (inspected from one of its own handlers). `out` may
  * be NULL and is left untouched when pending. */
 weft_deferred_state weft_deferred_peek(const weft_deferred *d, weft_result *out);
-bool weft_deferred_called(const weft_deferred *d); /* callback/errback happened */
+/* callback/errback happened (false for NULL). */
+bool weft_deferred_called(const weft_deferred *d);
+/* The pause count, including the one a wait on another Deferred holds. */
 unsigned weft_deferred_paused(const weft_deferred *d);
 
 /* Take the result out of a fired Deferred (Twisted's successResultOf and
