@@ -53,6 +53,7 @@ enum {
  * ahead of the in-order consumer. */
 #define CLI_JOBS_MAX 64u
 #define CLI_JOBS_WINDOW 256u
+#define CLI_JOBS_BATCH 16u
 
 /* Largest --bytes file read (a fuzzer input). */
 #define CLI_BYTES_MAX (16u * 1024u * 1024u)

@@ -15,7 +15,8 @@
  * while the main thread consumes their outcomes strictly in seed order through
  * a window of CLI_JOBS_WINDOW slots: reports, the first failure, the digest
  * and every figure are those of the sequential sweep; only the wall time
- * changes. Workers never run more than the window ahead of the consumer.
+ * changes. Workers claim CLI_JOBS_BATCH seeds at a time and never run more
+ * than the window ahead of the consumer.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -153,21 +154,34 @@ typedef struct pool {
 static void *worker(void *arg)
 {
     pool *pl = arg;
+    outcome batch[CLI_JOBS_BATCH];
     pthread_mutex_lock(&pl->mu);
     for (;;) {
+        /* Claim up to a batch of consecutive indices inside the window: one
+         * lock and one wake-up per batch, not per seed. */
         while (!pl->stop && pl->next < pl->total && pl->next >= pl->consumed + CLI_JOBS_WINDOW)
             pthread_cond_wait(&pl->space, &pl->mu);
         if (pl->stop || pl->next >= pl->total)
             break;
-        uint64_t k = pl->next++;
+        uint64_t first = pl->next;
+        uint64_t room = pl->consumed + CLI_JOBS_WINDOW - first;
+        uint64_t left = pl->total - first;
+        uint64_t n = CLI_JOBS_BATCH;
+        if (n > room)
+            n = room;
+        if (n > left)
+            n = left;
+        pl->next = first + n;
         pthread_mutex_unlock(&pl->mu);
-        outcome oc;
-        run_seed(pl->o, pl->s, pl->o->from + k, &oc);
+        for (uint64_t i = 0; i < n; i++)
+            run_seed(pl->o, pl->s, pl->o->from + first + i, &batch[i]);
         pthread_mutex_lock(&pl->mu);
-        /* The slot is free: k < consumed + window, and k - window was
-         * consumed before k could be claimed. */
-        pl->slots[k % CLI_JOBS_WINDOW] = oc;
-        pl->filled[k % CLI_JOBS_WINDOW] = true;
+        /* The slots are free: every index claimed is below consumed + window
+         * at claim time, so the index one window earlier was consumed. */
+        for (uint64_t i = 0; i < n; i++) {
+            pl->slots[(first + i) % CLI_JOBS_WINDOW] = batch[i];
+            pl->filled[(first + i) % CLI_JOBS_WINDOW] = true;
+        }
         pthread_cond_broadcast(&pl->ready);
     }
     pthread_mutex_unlock(&pl->mu);
