@@ -1498,6 +1498,14 @@ static void allocation_failures(void **state)
 
 static weft_deferred *pending_d;
 
+static void *value_of(weft_deferred *d)
+{
+    weft_result res;
+    assert_int_equal(weft_deferred_take_result(d, &res), WEFT_OK);
+    assert_int_equal(res.kind, WEFT_RESULT_VALUE);
+    return res.value;
+}
+
 static bool deferred_fired(world *w)
 {
     (void)w;
@@ -1567,6 +1575,15 @@ static void deferred_connect_cancel_and_free(void **state)
     weft_failure_free(res.failure);
     weft_deferred_unref(d);
     assert_int_equal(w->client.stops, w->client.starts);
+    /* A connection made through weft_connect and still open when the
+     * reactor goes away ends like any other. */
+    assert_int_equal(weft_connect(w->r, w->desc, &w->client.f, &d), WEFT_OK);
+    pending_d = d;
+    run_until(w, deferred_fired);
+    tp *c = proto_of(w, &w->client, 0);
+    assert_non_null(c);
+    assert_ptr_equal(value_of(d), &c->base);
+    weft_deferred_unref(d);
     /* A connect still in progress when the reactor goes away fails. */
     assert_int_equal(weft_connect(w->r, w->desc, &w->client.f, &d), WEFT_OK);
     weft_reactor_free(w->r);
@@ -1578,6 +1595,8 @@ static void deferred_connect_cancel_and_free(void **state)
     weft_deferred_unref(d);
     assert_int_equal(w->client.stops, w->client.starts);
     assert_int_equal(w->server.stops, 1);
+    assert_string_equal(c->reason, WEFT_REASON_ABORTED);
+    assert_true(c->destroyed);
 }
 
 int main(void)
