@@ -1160,10 +1160,17 @@ static void explore_interrupted_prints_summary(void **state)
     proc p;
     /* Far more seeds than 400 ms can run. */
     for (int jobs = 1; jobs <= 2; jobs++) {
-        run_weft_signalled(&p,
-                           (const char *const[]){"explore", pass, "--seeds", "1000000000",
-                                                 "--jobs", jobs == 1 ? "1" : "2", NULL},
-                           400);
+        /* A signal that lands before the sweep started (a loaded machine)
+         * kills the process instead: try again, waiting longer. */
+        for (unsigned wait_ms = 300;; wait_ms *= 2) {
+            run_weft_signalled(&p,
+                               (const char *const[]){"explore", pass, "--seeds", "1000000000",
+                                                     "--jobs", jobs == 1 ? "1" : "2", NULL},
+                               wait_ms);
+            if (strstr(p.out, "explore") != NULL || wait_ms > 5000)
+                break;
+            proc_free(&p);
+        }
         expect_status(&p, 130);
         expect_contains("stdout", p.out, "PASS explore ");
         expect_contains("stdout", p.out, " interrupted\n");
