@@ -1,7 +1,7 @@
 /* epoll.c: the real reactor. One epoll instance, the shared delayed-call
  * queue (timerq.h), a private PRNG and CLOCK_MONOTONIC. This file and its
- * sibling epoll_tcp.c are the only places in the library that read a clock or
- * touch the operating system's sockets.
+ * siblings epoll_tcp.c and epoll_conn.c are the only places in the library
+ * that read a clock or touch the operating system's sockets.
  *
  * One turn of the loop does, in this order:
  *   1. wait in epoll until the earliest of: an I/O event, the next delayed

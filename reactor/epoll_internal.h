@@ -1,9 +1,10 @@
 /* epoll_internal.h: what the files of the real backend share (epoll.c: the
- * loop, clock, PRNG and teardown; epoll_tcp.c: listeners, connectors and
- * connections). Not a public header.
+ * loop, clock, PRNG and teardown; epoll_tcp.c: listeners and connectors;
+ * epoll_conn.c: connections and their transport operations). Not a public
+ * header.
  *
- * Every object that sits in epoll begins its backend part with an ep_obj;
- * epoll's data.ptr points at that ep_obj, and its kind says which struct
+ * Every object that sits in epoll embeds a weft__ep_obj; epoll's data.ptr
+ * points at it, and its kind says which struct
  * contains it. Objects closed while the loop dispatches a batch of events are
  * never freed at once: they go on the reactor's zombie list and are freed at
  * the end of the turn, so a later event of the same batch can still look at
@@ -11,8 +12,9 @@
  *
  * Work that must happen "one loop turn later" (an abort's connection_lost, a
  * flush of written bytes, a connect that failed at once) is queued on the
- * reactor's pending list; each turn services the entries that were queued
- * before it began, so work queued while servicing waits for the next turn.
+ * reactor's pending list; each turn services, after its I/O and timers, the
+ * entries queued before servicing began; work queued while servicing waits
+ * for the next turn.
  */
 #ifndef WEFT_EPOLL_INTERNAL_H
 #define WEFT_EPOLL_INTERNAL_H
@@ -85,7 +87,36 @@ void weft__ep_bury(weft__ep_reactor *r, weft__ep_obj *obj);
 /* errno → weft error code. */
 int weft__ep_errno(int e);
 
+struct sockaddr_in;
+typedef struct weft__ep_conn weft__ep_conn;
+typedef struct weft__ep_connector weft__ep_connector;
+
+/* ---- provided by epoll_conn.c ---- */
+/* A connected socket (fd is taken): allocate the connection, register it,
+ * build its protocol with f. NULL when the socket was closed instead: out of
+ * memory, registration failed, or build_protocol returned NULL (*refused). */
+weft__ep_conn *weft__ep_conn_open(weft__ep_reactor *r, int fd, weft_factory *f,
+                                  const weft_address *peer, bool *refused);
+/* Attach the client-side connector (NULL on the server side), whose factory
+ * hook runs when the connection ends, then run connection_made. */
+void weft__ep_conn_start(weft__ep_conn *c, weft__ep_connector *cn);
+/* The connector is being freed: the connection goes on without its hooks. */
+void weft__ep_conn_detach(weft__ep_conn *c);
+void weft__ep_conn_dispatch(weft__ep_obj *obj, uint32_t events);
+void weft__ep_conn_service(weft__ep_obj *obj);
+void weft__ep_conn_free(weft__ep_obj *obj);
+/* Teardown: every connection ends with ConnectionAborted (peers: reset). */
+void weft__ep_conn_close_all(weft__ep_reactor *r);
+/* Socket helpers shared by connections and connectors. */
+void weft__ep_address_from(const struct sockaddr_in *sa, weft_address *out);
+void weft__ep_local_address(int fd, weft_address *out); /* getsockname */
+int weft__ep_socket_error(int fd); /* SO_ERROR (or getsockopt's errno) */
+void weft__ep_set_nodelay(int fd);
+
 /* ---- provided by epoll_tcp.c ---- */
+/* An established connection of the connector ended (reason borrowed): the
+ * client factory's connection_lost hook, unless the reactor is freeing. */
+void weft__ep_connector_conn_lost(weft__ep_connector *cn, const weft_failure *reason);
 int weft__ep_listen(weft_reactor *r, const weft_endpoint *ep, weft_factory *f, weft_listener **out);
 int weft__ep_connect(weft_reactor *r, const weft_endpoint *ep, weft_factory *f,
                      weft_connector **out);
