@@ -228,6 +228,95 @@ size_t weft_sim_open_connections(const weft_sim *s);
  * current host. A client endpoint's host names the host to connect to. */
 int weft_sim_set_current_host(weft_sim *s, const char *host);
 
+/* ------------------------------------------------ Exploration strategies
+ *
+ * Two more choice sources for hunting ordering bugs (docs/exploration.md),
+ * beside the seeded one (plain random runs).
+ *
+ * PCT-style priority schedules. PCT (probabilistic concurrency testing)
+ * gives each of n concurrent chains a random priority, always runs the
+ * highest, and at d-1 random steps among k lowers the running chain's
+ * priority below every other; a bug of depth d (d ordering constraints) is
+ * then hit with probability at least 1/(n * k^(d-1)) per run. Here the
+ * chains are the answers of a question: per label, the first
+ * WEFT_PCT_RANKS positions (for "order", the concurrent events in their
+ * canonical order) get random, distinct priorities, and a question answers
+ * the highest-priority position below its bound. A question with more
+ * answers than ranks is cut into WEFT_PCT_RANKS bands of equal width
+ * (latencies, chunk sizes, fault draws): the highest-priority band wins and
+ * the value inside it is drawn at random. At d-1 change points, drawn
+ * uniformly among the first `steps` questions (questions with one answer are
+ * not asked and not counted), the winning position of that question's label
+ * drops below every other, for the rest of the run. Everything comes from
+ * the seed: same seed, depth and steps, same answers.
+ *
+ * weft_choice_pct: depth >= 1 (1: no change points); steps >= 1 (the
+ * expected number of questions per run, e.g. measured by a first run).
+ * NULL: out of memory or a bad argument (depth 0, steps 0, depth above
+ * WEFT_PCT_DEPTH_MAX). The source is freed with weft_choice_free (or by the
+ * simulator or run that owns it). */
+#define WEFT_PCT_RANKS 8u
+#define WEFT_PCT_DEPTH_MAX 64u
+#define WEFT_PCT_LABELS_MAX 32u /* labels with their own priorities; others share the last */
+weft_choice *weft_choice_pct(uint64_t seed, uint32_t depth, uint64_t steps);
+
+/* PCT's bound for one run: 1 / (chains * steps^(depth-1)), in (0, 1]
+ * (0 arguments count as 1). And how many independent runs a per-run
+ * probability p asks for to hit at least once with the given confidence
+ * (e.g. 0.95): ceil(ln(1 - confidence) / ln(1 - p)); 1 when p >= 1,
+ * UINT64_MAX when p <= 0 or the count does not fit. */
+double weft_pct_probability(uint64_t chains, uint64_t steps, uint32_t depth);
+uint64_t weft_pct_runs_needed(double p, double confidence);
+
+/* Systematic exploration: every choice sequence, depth first, within two
+ * bounds: the first choices_max questions of a run are enumerated (later
+ * ones answer 0, the default), and each question tries at most
+ * alternatives_max answers: all of them when its bound n is at most that,
+ * else alternatives_max values spread evenly over [0, n) with both ends
+ * included (0 and n-1: the shortest and the longest latency, no split and
+ * the smallest piece...). The first run answers 0 everywhere; each next run
+ * keeps the previous run's answers up to the deepest question that still has
+ * an untried alternative, takes that alternative, and answers 0 after it.
+ * Runs are deterministic, so a prefix always meets the same questions, and
+ * no sequence is run twice.
+ *
+ * An explorer hands out one choice source per run: call weft_dfs_next
+ * after the previous run has finished (its source may still be alive, but it
+ * must not be asked anything more). *out is the new source (the caller's, or
+ * give it to a run); *out is NULL and WEFT_OK when the space is exhausted.
+ * The explorer must outlive every source it made. weft_dfs_new: NULL on out
+ * of memory or bad bounds (choices_max 0 or above WEFT_DFS_CHOICES_MAX,
+ * alternatives_max 0). */
+#define WEFT_DFS_CHOICES_MAX (1u << 20)
+typedef struct weft_dfs weft_dfs;
+weft_dfs *weft_dfs_new(size_t choices_max, uint32_t alternatives_max);
+void weft_dfs_free(weft_dfs *e); /* NULL allowed */
+int weft_dfs_next(weft_dfs *e, weft_choice **out);
+uint64_t weft_dfs_runs(const weft_dfs *e);    /* sources handed out */
+bool weft_dfs_exhausted(const weft_dfs *e);   /* every sequence within the bounds was run */
+/* Whether the bounds cut something off so far: a run asked more than
+ * choices_max questions, or a question had more answers than
+ * alternatives_max. Exhausted and not pruned: the whole space was run. */
+bool weft_dfs_pruned(const weft_dfs *e);
+
+/* Shrinking (implemented in scenarios/shrink.c, usable on any test):
+ * minimise a failing choice list while `still_fails` says the run it
+ * replays fails the same way. The list is changed in place: spans are
+ * deleted (halves, quarters, ... down to single choices), then every value is
+ * lowered toward 0 (to 0 at once, then by halving the distance, then by one);
+ * passes repeat until none makes progress or max_tests candidate runs were
+ * tried (0: WEFT_SHRINK_TESTS_DEFAULT). Deterministic: the same list and the
+ * same predicate give the same result. The predicate returns WEFT_OK and sets
+ * *fails, or an error that stops the shrink and is returned (the list then
+ * holds the smallest failing list found so far). It receives a candidate
+ * (borrowed for the call). Trailing zeros are dropped without a test: the
+ * list is meant for weft_choice_replay, which answers 0 past its end. *len
+ * is updated; tests (may be NULL) receives the number of candidates tried. */
+#define WEFT_SHRINK_TESTS_DEFAULT 20000u
+typedef int (*weft_shrink_fn)(const uint32_t *values, size_t len, void *ctx, bool *fails);
+int weft_shrink_choices(uint32_t *values, size_t *len, size_t max_tests, weft_shrink_fn still_fails,
+                        void *ctx, size_t *tests);
+
 #ifdef __cplusplus
 }
 #endif
