@@ -140,6 +140,17 @@ typedef struct cli_source {
     size_t nvalues;
     uint8_t *bytes; /* loaded --bytes file (free) */
     size_t nbytes;
+    /* The seam for exploration strategies (a seed-driven choice source other
+     * than the seeded generator, e.g. PCT): when make_choices is set and the
+     * source is not a file, cli_run asks make_choices(make_ctx, seed) for the
+     * run's choice source (the run owns it; NULL means out of memory).
+     * strategy names it in verdict lines ("seed=7 strategy=pct") and
+     * replay_args, when set, replaces "--seed S" in the printed replay
+     * command (e.g. "--strategy pct --depth 3 --seed 7"). */
+    weft_choice *(*make_choices)(void *ctx, uint64_t seed);
+    void *make_ctx;
+    const char *strategy;
+    const char *replay_args;
 } cli_source;
 
 /* Load o->choices or o->bytes into src (prints its error). CLI_EXIT_PASS or

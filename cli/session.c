@@ -259,7 +259,11 @@ int cli_run(const cli_opts *o, const cli_session *s, size_t index, const cli_sou
         ro.seed = src->seed;
         ro.use_seed = true;
     }
-    if (src->from_bytes) {
+    if (!src->from_file && src->make_choices != NULL) {
+        ro.choices = src->make_choices(src->make_ctx, src->seed);
+        if (ro.choices == NULL)
+            return WEFT_ENOMEM;
+    } else if (src->from_bytes) {
         ro.choices = weft_choice_bytes(src->bytes, src->nbytes);
         if (ro.choices == NULL)
             return WEFT_ENOMEM;
@@ -269,7 +273,8 @@ int cli_run(const cli_opts *o, const cli_session *s, size_t index, const cli_sou
             return WEFT_ENOMEM;
     }
     if (cap != NULL) {
-        /* The same generator the run would have seeded itself. */
+        /* The source made above, or the generator the run would have
+         * seeded itself. */
         weft_choice *inner = ro.choices ? ro.choices : weft_choice_seeded(src->seed);
         ro.choices = capture_new(inner, cap);
         if (ro.choices == NULL)
@@ -294,6 +299,8 @@ static void print_source(FILE *out, const cli_source *src)
         fprintf(out, "%s=%s", src->from_bytes ? "bytes" : "choices", src->choices_path);
     else
         fprintf(out, "seed=%llu", (unsigned long long)src->seed);
+    if (!src->from_file && src->make_choices != NULL && src->strategy != NULL)
+        fprintf(out, " strategy=%s", src->strategy);
 }
 
 void cli_print_verdict(FILE *out, const char *file, const cli_source *src,
@@ -346,6 +353,8 @@ void cli_print_replay_command(FILE *out, const cli_opts *o, const char *file,
         fprintf(out, " --%s ", src->from_bytes ? "bytes" : "choices");
         shell_word(out, src->choices_path);
         fputc('\n', out);
+    } else if (src->make_choices != NULL && src->replay_args != NULL) {
+        fprintf(out, " %s\n", src->replay_args);
     } else {
         fprintf(out, " --seed %llu\n", (unsigned long long)src->seed);
     }

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli/session.c"
 #include "cli/trace.c"
 #include "cli/util.c"
 
@@ -982,6 +983,63 @@ static void trace_formats(void **state)
     proc_free(&p);
 }
 
+/* The strategy seam of cli_source: a per-run choice source made from the
+ * seed by the caller's function, named in verdicts and replay commands. */
+static weft_choice *always(void *ctx, uint64_t seed)
+{
+    const uint32_t *value = ctx;
+    (void)seed;
+    return weft_choice_replay(value, 1);
+}
+
+static void strategy_seam(void **state)
+{
+    (void)state;
+    const char *race = write_file("race.scn", scn_race);
+    const char *files[] = {race};
+    cli_opts o;
+    memset(&o, 0, sizeof o);
+    o.cmd = "test";
+    o.files = files;
+    o.nfiles = 1;
+    o.tail_lines = 3;
+    cli_session s;
+    assert_int_equal(cli_session_open(&o, &s), CLI_EXIT_PASS);
+    for (uint32_t v = 0; v < 2; v++) {
+        cli_source src;
+        memset(&src, 0, sizeof src);
+        src.seed = 42;
+        src.make_choices = always;
+        src.make_ctx = &v;
+        src.strategy = "fixed";
+        src.replay_args = "--strategy fixed --seed 42";
+        cli_capture cap;
+        memset(&cap, 0, sizeof cap);
+        weft_run_result res;
+        assert_int_equal(cli_run(&o, &s, 0, &src, true, NULL, NULL, &cap, &res), WEFT_OK);
+        /* Answer 0 runs a before b; answer 1, b before a. */
+        assert_int_equal(res.passed, v == 0);
+        assert_int_equal(cap.len, 1);
+        assert_int_equal(cap.values[0], v);
+        assert_string_equal(cap.labels[0], "order");
+        char *text = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&text, &len);
+        assert_non_null(mem);
+        cli_print_verdict(mem, race, &src, &res, false);
+        cli_print_replay_command(mem, &o, race, &src);
+        fclose(mem);
+        expect_contains("verdict", text, " seed=42 strategy=fixed time=");
+        char want[PATH_MAX + 64];
+        snprintf(want, sizeof want, "weft replay %s --strategy fixed --seed 42\n", race);
+        expect_contains("replay command", text, want);
+        free(text);
+        cli_capture_clear(&cap);
+        weft_run_result_clear(&res);
+    }
+    cli_session_close(&s);
+}
+
 static void explore_finds_and_passes(void **state)
 {
     (void)state;
@@ -1448,6 +1506,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(replay_reproduces_run),
         cmocka_unit_test(replay_from_raw_bytes),
         cmocka_unit_test(trace_formats),
+        cmocka_unit_test(strategy_seam),
         cmocka_unit_test(explore_finds_and_passes),
         cmocka_unit_test(explore_jobs_same_output),
         cmocka_unit_test(progress_only_on_a_terminal),
