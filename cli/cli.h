@@ -144,13 +144,15 @@ typedef struct cli_source {
      * than the seeded generator, e.g. PCT): when make_choices is set and the
      * source is not a file, cli_run asks make_choices(make_ctx, seed) for the
      * run's choice source (the run owns it; NULL means out of memory).
-     * strategy names it in verdict lines ("seed=7 strategy=pct") and
-     * replay_args, when set, replaces "--seed S" in the printed replay
-     * command (e.g. "--strategy pct --depth 3 --seed 7"). */
+     * strategy names it in verdict lines ("seed=7 strategy=pct");
+     * print_replay, when set, prints the options that replay the run in
+     * place of " --seed S" (e.g. " --strategy pct --depth 3 --seed 7"), to
+     * out, after "weft replay FILE" and the --load and cap options. Under
+     * explore --jobs both are called from several threads. */
     weft_choice *(*make_choices)(void *ctx, uint64_t seed);
+    void (*print_replay)(void *ctx, uint64_t seed, FILE *out);
     void *make_ctx;
     const char *strategy;
-    const char *replay_args;
 } cli_source;
 
 /* Load o->choices or o->bytes into src (prints its error). CLI_EXIT_PASS or
@@ -227,6 +229,9 @@ int cli_render_trace(FILE *out, const char *format, const char *file, const char
 
 int cli_cmd_run(const cli_opts *o);
 int cli_cmd_explore(const cli_opts *o);
+/* explore with every seed's source made as base says (make_choices,
+ * print_replay, make_ctx, strategy; base NULL: the seeded generator). */
+int cli_explore_with(const cli_opts *o, const cli_source *base);
 int cli_cmd_replay(const cli_opts *o);
 int cli_cmd_trace(const cli_opts *o);
 int cli_cmd_list(const cli_opts *o);

@@ -106,12 +106,25 @@ typedef struct outcome {
     size_t report_len;
 } outcome;
 
-static void run_seed(const cli_opts *o, const cli_session *s, uint64_t seed, outcome *oc)
+/* The source of one seed: the seeded generator, or base's strategy. */
+static void seed_source(const cli_source *base, uint64_t seed, cli_source *src)
+{
+    memset(src, 0, sizeof *src);
+    src->seed = seed;
+    if (base != NULL) {
+        src->make_choices = base->make_choices;
+        src->print_replay = base->print_replay;
+        src->make_ctx = base->make_ctx;
+        src->strategy = base->strategy;
+    }
+}
+
+static void run_seed(const cli_opts *o, const cli_session *s, const cli_source *base,
+                     uint64_t seed, outcome *oc)
 {
     memset(oc, 0, sizeof *oc);
     cli_source src;
-    memset(&src, 0, sizeof src);
-    src.seed = seed;
+    seed_source(base, seed, &src);
     if (o->check_determinism) {
         /* The divergence report is buffered: the consumer prints it in seed
          * order, after clearing the progress line. */
@@ -138,6 +151,7 @@ static void outcome_clear(outcome *oc)
 typedef struct pool {
     const cli_opts *o;
     const cli_session *s;
+    const cli_source *base;
     pthread_mutex_t mu;
     pthread_cond_t ready; /* a slot was filled */
     pthread_cond_t space; /* a slot was consumed, or stop */
@@ -174,7 +188,7 @@ static void *worker(void *arg)
         pl->next = first + n;
         pthread_mutex_unlock(&pl->mu);
         for (uint64_t i = 0; i < n; i++)
-            run_seed(pl->o, pl->s, pl->o->from + first + i, &batch[i]);
+            run_seed(pl->o, pl->s, pl->base, pl->o->from + first + i, &batch[i]);
         pthread_mutex_lock(&pl->mu);
         /* The slots are free: every index claimed is below consumed + window
          * at claim time, so the index one window earlier was consumed. */
@@ -189,11 +203,13 @@ static void *worker(void *arg)
 }
 
 /* Start the workers; false (nothing to clean) when no thread could start. */
-static bool pool_start(pool *pl, const cli_opts *o, const cli_session *s)
+static bool pool_start(pool *pl, const cli_opts *o, const cli_session *s,
+                       const cli_source *base)
 {
     memset(pl, 0, sizeof *pl);
     pl->o = o;
     pl->s = s;
+    pl->base = base;
     pl->total = o->seeds;
     pthread_mutex_init(&pl->mu, NULL);
     pthread_cond_init(&pl->ready, NULL);
@@ -245,6 +261,11 @@ static void pool_finish(pool *pl)
 
 int cli_cmd_explore(const cli_opts *o)
 {
+    return cli_explore_with(o, NULL);
+}
+
+int cli_explore_with(const cli_opts *o, const cli_source *base)
+{
     if (o->seeds - 1 > UINT64_MAX - o->from)
         return cli_usage_error(o->cmd, "--from %llu with --seeds %llu runs past the last seed",
                                (unsigned long long)o->from, (unsigned long long)o->seeds);
@@ -275,20 +296,19 @@ int cli_cmd_explore(const cli_opts *o)
     pool *pl = NULL;
     if (o->jobs > 1) {
         pl = malloc(sizeof *pl);
-        if (pl != NULL && !pool_start(pl, o, &s)) {
+        if (pl != NULL && !pool_start(pl, o, &s, base)) {
             free(pl);
             pl = NULL;
         }
     }
     for (uint64_t k = 0; k < o->seeds; k++) {
         cli_source src;
-        memset(&src, 0, sizeof src);
-        src.seed = o->from + k;
+        seed_source(base, o->from + k, &src);
         outcome oc;
         if (pl != NULL)
             pool_take(pl, k, &oc);
         else
-            run_seed(o, &s, src.seed, &oc);
+            run_seed(o, &s, base, src.seed, &oc);
         int r = oc.r;
         if (oc.report_len > 0) {
             progress_clear(&p);

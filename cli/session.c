@@ -353,8 +353,9 @@ void cli_print_replay_command(FILE *out, const cli_opts *o, const char *file,
         fprintf(out, " --%s ", src->from_bytes ? "bytes" : "choices");
         shell_word(out, src->choices_path);
         fputc('\n', out);
-    } else if (src->make_choices != NULL && src->replay_args != NULL) {
-        fprintf(out, " %s\n", src->replay_args);
+    } else if (src->make_choices != NULL && src->print_replay != NULL) {
+        src->print_replay(src->make_ctx, src->seed, out);
+        fputc('\n', out);
     } else {
         fprintf(out, " --seed %llu\n", (unsigned long long)src->seed);
     }

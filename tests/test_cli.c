@@ -3,9 +3,9 @@
  * its exit status and output. The binary is found next to this test's build
  * directory (argv[0] is <build>/tests/test_cli; the command is <build>/weft).
  *
- * The strict parsers of the command (numbers, durations, trace lines) are
- * tested directly by including cli/util.c, which has no dependency beyond the
- * library.
+ * The strict parsers of the command (numbers, durations, trace lines), the
+ * trace renderings and the strategy seam of explore are tested directly by
+ * including the command's files that need nothing beyond the library.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli/explore.c"
 #include "cli/session.c"
 #include "cli/trace.c"
 #include "cli/util.c"
@@ -992,6 +993,12 @@ static weft_choice *always(void *ctx, uint64_t seed)
     return weft_choice_replay(value, 1);
 }
 
+static void always_replay(void *ctx, uint64_t seed, FILE *out)
+{
+    fprintf(out, " --strategy fixed --value %u --seed %llu", *(const uint32_t *)ctx,
+            (unsigned long long)seed);
+}
+
 static void strategy_seam(void **state)
 {
     (void)state;
@@ -1012,7 +1019,7 @@ static void strategy_seam(void **state)
         src.make_choices = always;
         src.make_ctx = &v;
         src.strategy = "fixed";
-        src.replay_args = "--strategy fixed --seed 42";
+        src.print_replay = always_replay;
         cli_capture cap;
         memset(&cap, 0, sizeof cap);
         weft_run_result res;
@@ -1031,13 +1038,49 @@ static void strategy_seam(void **state)
         fclose(mem);
         expect_contains("verdict", text, " seed=42 strategy=fixed time=");
         char want[PATH_MAX + 64];
-        snprintf(want, sizeof want, "weft replay %s --strategy fixed --seed 42\n", race);
+        snprintf(want, sizeof want, "weft replay %s --strategy fixed --value %u --seed 42\n",
+                 race, (unsigned)v);
         expect_contains("replay command", text, want);
         free(text);
         cli_capture_clear(&cap);
         weft_run_result_clear(&res);
     }
     cli_session_close(&s);
+
+    /* A sweep through the seam: every seed answers 1, so every seed fails,
+     * and the report names the strategy's replay. */
+    uint32_t one = 1;
+    cli_source base;
+    memset(&base, 0, sizeof base);
+    base.make_choices = always;
+    base.print_replay = always_replay;
+    base.make_ctx = &one;
+    base.strategy = "fixed";
+    o.seeds = 5;
+    o.from = 10;
+    o.jobs = 1;
+    o.keep_going = true;
+    o.tail_lines = 0;
+    o.quiet = true;
+    /* The sweep prints to the real stdout: send it to a file for reading. */
+    char out_path[PATH_MAX + 16];
+    snprintf(out_path, sizeof out_path, "%s/seam.out", tmp_dir);
+    fflush(stdout);
+    int saved_fd = dup(1);
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(saved_fd >= 0 && fd >= 0);
+    dup2(fd, 1);
+    close(fd);
+    int rc = cli_explore_with(&o, &base);
+    fflush(stdout);
+    dup2(saved_fd, 1);
+    close(saved_fd);
+    assert_int_equal(rc, CLI_EXIT_FAIL);
+    char *text = read_all(out_path);
+    expect_contains("sweep", text, " seed=14 strategy=fixed ");
+    expect_contains("sweep", text, "--strategy fixed --value 1 --seed 12\n");
+    expect_contains("sweep", text, " seeds=5 from=10 failures=5 distinct=1 ");
+    free(text);
 }
 
 static void explore_finds_and_passes(void **state)
