@@ -24,6 +24,8 @@
 #endif
 
 #define CHUNK_NODES WEFT__TIMERQ_CHUNK_NODES
+_Static_assert(WEFT__TIMERQ_CHUNK_NODES == 1024u, "weft__timerq_node() shifts by 10");
+_Static_assert(sizeof(weft__tq_entry) == 16, "four heap entries per cache line");
 #define HEAP_SHIFT 3u
 #define CACHE_LINE 64u
 

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "reactor/timerq.h"
 #include "weft/reactor.h"
 #include "weft/sim.h"
 
@@ -463,6 +464,156 @@ static void many_calls_in_time_order(void **state)
     test_free(recs);
 }
 
+/* ---- the queue itself against a model ---- */
+
+typedef struct model_call {
+    weft_call *c;
+    weft_time_ns time_ns;
+    uint64_t seq;
+    bool live;
+    bool in_pass;
+} model_call;
+
+static void never_runs(void *ctx)
+{
+    (void)ctx;
+    fail_msg("a queue-only test call ran");
+}
+
+/* Index of the live call with the smallest (time, seq) among those in the
+ * heap (or in the pass, when in_pass), or -1. */
+static long model_min(const model_call *m, size_t n, bool in_pass)
+{
+    long best = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!m[i].live || m[i].in_pass != in_pass)
+            continue;
+        if (best < 0 || m[i].time_ns < m[best].time_ns ||
+            (m[i].time_ns == m[best].time_ns && m[i].seq < m[best].seq))
+            best = (long)i;
+    }
+    return best;
+}
+
+static size_t model_index(const model_call *m, size_t n, const weft_call *c)
+{
+    for (size_t i = 0; i < n; i++)
+        if (m[i].c == c && m[i].live)
+            return i;
+    fail_msg("call not in the model");
+    return 0;
+}
+
+static void queue_matches_a_model(void **state)
+{
+    (void)state;
+    enum { OPS = 20000, MAXN = 4000 };
+    model_call *m = test_calloc(MAXN, sizeof *m);
+    size_t n = 0;
+    uint64_t seq = 0, x = 99;
+    weft_timerq q;
+    weft__timerq_init(&q, NULL);
+    for (int op = 0; op < OPS; op++) {
+        x = x * 6364136223846793005u + 1442695040888963407u;
+        unsigned r = (unsigned)(x >> 33);
+        unsigned kind = r % 10;
+        size_t pending = weft__timerq_pending(&q);
+        if ((kind < 4 || pending == 0) && n < MAXN) {
+            weft_time_ns t = (weft_time_ns)((r >> 4) % 64); /* many ties */
+            weft_call *c = weft__timerq_add(&q, t, 0, false, never_runs, NULL);
+            assert_non_null(c);
+            m[n++] = (model_call){c, t, seq++, true, false};
+        } else if (kind < 6 && pending > 0) {
+            /* cancel or re-key a random live call */
+            size_t i = (r >> 4) % n;
+            while (!m[i].live)
+                i = (i + 1) % n;
+            if (kind == 4) {
+                weft__timerq_cancel(&q, m[i].c);
+                m[i].live = false;
+            } else {
+                weft_time_ns t = (weft_time_ns)((r >> 8) % 64);
+                assert_int_equal(weft__timerq_rekey(&q, m[i].c, t), WEFT_OK);
+                m[i].time_ns = t;
+                m[i].seq = seq++;
+                m[i].in_pass = false;
+            }
+        } else if (kind < 8 && weft__timerq_pass_size(&q) == 0 && q.len > 0) {
+            /* pop the root: the model's minimum */
+            long want = model_min(m, n, false);
+            weft_time_ns t;
+            weft_call *c = weft__timerq_pop(&q, &t);
+            assert_ptr_equal(c, m[want].c);
+            assert_int_equal(t, m[want].time_ns);
+            weft__timerq_fire(&q, c, t);
+            m[want].live = false;
+        } else if (kind == 8 && weft__timerq_pass_size(&q) == 0 && q.len > 0) {
+            /* start a pass up to a limit: exactly the calls due by then */
+            weft_time_ns limit = (weft_time_ns)((r >> 4) % 64);
+            size_t want = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (m[i].live && m[i].time_ns <= limit) {
+                    m[i].in_pass = true;
+                    want++;
+                }
+            }
+            assert_int_equal(weft__timerq_fill_pass(&q, limit), want);
+            for (size_t k = 1; k < weft__timerq_pass_size(&q); k++) {
+                const weft__tq_entry *a = weft__timerq_pass_at(&q, k - 1);
+                const weft__tq_entry *b = weft__timerq_pass_at(&q, k);
+                assert_true(a->time_ns <= b->time_ns);
+            }
+        } else if (weft__timerq_pass_size(&q) > 0) {
+            if (r % 7 == 0) {
+                assert_int_equal(weft__timerq_unpass(&q), WEFT_OK);
+                for (size_t i = 0; i < n; i++)
+                    m[i].in_pass = false;
+            } else {
+                /* take the k-th of the pass in (time, seq) order */
+                size_t k = (r >> 4) % weft__timerq_pass_size(&q);
+                /* The k-th smallest (time, seq) among the pass members. */
+                long want = -1;
+                for (size_t i = 0; i < n; i++) {
+                    if (!m[i].live || !m[i].in_pass)
+                        continue;
+                    size_t smaller = 0;
+                    for (size_t j = 0; j < n; j++)
+                        if (m[j].live && m[j].in_pass &&
+                            (m[j].time_ns < m[i].time_ns ||
+                             (m[j].time_ns == m[i].time_ns && m[j].seq < m[i].seq)))
+                            smaller++;
+                    if (smaller == k)
+                        want = (long)i;
+                }
+                assert_true(want >= 0);
+                weft_time_ns t;
+                weft_call *c = weft__timerq_pass_take(&q, k, &t);
+                size_t got = model_index(m, n, c);
+                (void)got;
+                assert_ptr_equal(c, m[want].c);
+                weft__timerq_fire(&q, c, t);
+                m[want].live = false;
+                m[want].in_pass = false;
+            }
+        }
+        /* Every live call answers its own due time and state. */
+        if (op % 997 == 0) {
+            size_t live = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (!m[i].live)
+                    continue;
+                live++;
+                assert_true(weft__call_pending(m[i].c));
+                assert_int_equal(weft__timerq_due(&q, m[i].c), m[i].time_ns);
+            }
+            assert_int_equal(live, weft__timerq_pending(&q));
+        }
+    }
+    assert_true(weft__timerq_bytes(&q) > 0);
+    weft__timerq_destroy(&q);
+    test_free(m);
+}
+
 static void out_of_memory(void **state)
 {
     (void)state;
@@ -505,6 +656,7 @@ int main(void)
         cmocka_unit_test(equal_times_follow_the_choices),
         cmocka_unit_test(cancel_inside_a_pass),
         cmocka_unit_test(many_calls_in_time_order),
+        cmocka_unit_test(queue_matches_a_model),
         cmocka_unit_test(out_of_memory),
     };
     return cmocka_run_group_tests_name("calls", tests, NULL, NULL);
