@@ -14,9 +14,16 @@
  * index order with no randomness: the same input and predicate give the same
  * output. The predicate runs on a separate candidate buffer, so an error
  * from it leaves the best list found so far in place.
+ *
+ * weft_scenario_shrink (weft/explore.h) puts a scenario behind the
+ * predicate: a candidate is replayed with the original seed and caps, and it
+ * "fails the same way" when its first failure reads the same with every run
+ * of digits taken as one placeholder: the same expectation or invariant,
+ * whatever the times, values and connection numbers in its text.
  */
 #include <string.h>
 
+#include "weft/explore.h"
 #include "weft/sim.h"
 
 typedef struct shrinker {
@@ -142,4 +149,117 @@ int weft_shrink_choices(uint32_t *values, size_t *len, size_t max_tests, weft_sh
     if (tests)
         *tests = s.tests;
     return s.err;
+}
+
+/* ------------------------------------------------- shrinking scenario runs */
+
+char *weft_run_failure_key(const weft_run_result *r)
+{
+    if (r == NULL || r->passed)
+        return NULL;
+    const char *f = r->nfailures > 0 ? r->failures[0] : r->verdict;
+    if (f == NULL)
+        f = "";
+    size_t n = strlen(f);
+    char *key = weft_malloc(n + 1);
+    if (!key)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool digit = f[i] >= '0' && f[i] <= '9';
+        if (!digit)
+            key[k++] = f[i];
+        else if (i == 0 || !(f[i - 1] >= '0' && f[i - 1] <= '9'))
+            key[k++] = '#';
+    }
+    key[k] = '\0';
+    return key;
+}
+
+typedef struct scn_shrink {
+    const weft_scenario *sc;
+    const weft_registry *reg;
+    weft_run_options base;
+    const char *key;
+} scn_shrink;
+
+/* One replay of values; *key_out (when not NULL) gets its failure key. */
+static int replay_once(const scn_shrink *ss, const uint32_t *values, size_t len, bool *fails,
+                       char **key_out)
+{
+    weft_run_options ro = ss->base;
+    ro.choices = weft_choice_replay(values, len);
+    if (!ro.choices)
+        return WEFT_ENOMEM;
+    weft_run_result res;
+    int rc = weft_scenario_run(ss->sc, ss->reg, &ro, &res);
+    if (rc != WEFT_OK) {
+        weft_run_result_clear(&res);
+        return rc;
+    }
+    char *key = weft_run_failure_key(&res);
+    bool oom = !res.passed && key == NULL;
+    *fails = key != NULL && (ss->key == NULL || strcmp(key, ss->key) == 0);
+    weft_run_result_clear(&res);
+    if (oom)
+        return WEFT_ENOMEM;
+    if (key_out)
+        *key_out = key;
+    else
+        weft_free(key);
+    return WEFT_OK;
+}
+
+static int still_fails(const uint32_t *values, size_t len, void *ctx, bool *fails)
+{
+    return replay_once(ctx, values, len, fails, NULL);
+}
+
+int weft_scenario_shrink(const weft_scenario *sc, const weft_registry *reg,
+                         const weft_run_options *opt, const uint32_t *values, size_t len,
+                         size_t max_tests, uint32_t **out, size_t *out_len, size_t *tests)
+{
+    if (tests)
+        *tests = 0;
+    if (!sc || !reg || !out || !out_len || (len > 0 && !values))
+        return WEFT_EINVAL;
+    *out = NULL;
+    *out_len = 0;
+    scn_shrink ss;
+    memset(&ss, 0, sizeof ss);
+    ss.sc = sc;
+    ss.reg = reg;
+    if (opt) {
+        ss.base.seed = opt->seed;
+        ss.base.use_seed = opt->use_seed;
+        ss.base.max_events = opt->max_events;
+        ss.base.max_time_ns = opt->max_time_ns;
+    }
+    char *key = NULL;
+    bool fails = false;
+    int rc = replay_once(&ss, values, len, &fails, &key);
+    if (rc != WEFT_OK)
+        return rc;
+    if (!fails) {
+        weft_free(key);
+        return WEFT_ESTATE;
+    }
+    ss.key = key;
+    uint32_t *list = weft_malloc((len ? len : 1) * sizeof *list);
+    if (!list) {
+        weft_free(key);
+        return WEFT_ENOMEM;
+    }
+    if (len)
+        memcpy(list, values, len * sizeof *list);
+    size_t n = len;
+    rc = weft_shrink_choices(list, &n, max_tests, still_fails, &ss, tests);
+    weft_free(key);
+    if (rc != WEFT_OK) {
+        weft_free(list);
+        return rc;
+    }
+    *out = list;
+    *out_len = n;
+    return WEFT_OK;
 }
