@@ -46,9 +46,10 @@ typedef struct weft__bug {
                  size_t errlen);
 } weft__bug;
 
-/* The five bugs and one helper server. */
+/* The five bugs and two helpers. */
 extern const weft__bug weft__bug_rpc;    /* a timeout racing a response: fired twice */
 extern const weft__bug weft__bug_jobs;   /* a write after the peer closed */
+extern const weft__bug weft__bug_jobs_client; /* bug-jobs' peer (no bug of its own) */
 extern const weft__bug weft__bug_resend; /* a message lost on reconnect */
 extern const weft__bug weft__bug_store;  /* bug-resend's server (no bug of its own) */
 extern const weft__bug weft__bug_pair;   /* a callback assuming the order of two replies */

@@ -10,6 +10,10 @@
  * later is cancelled and never answered. Both happen only when the peer's
  * close overtakes the job. The fixed version ("fixed") closes after the last
  * running job has answered.
+ *
+ * Protocol bug-jobs-client is the peer of the story: it sends "JOB 1" on
+ * connecting and closes close=MS milliseconds later (default 15), ignoring
+ * what comes back (a closing connection stops reading, as in Twisted).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +137,70 @@ static void jobs_destroy_factory(weft_factory *f)
 {
     weft_free(f);
 }
+
+/* ------------------------------------------------------------ client */
+
+typedef struct jobs_client {
+    weft__bug_factory f; /* first */
+    weft_reactor *r;
+    long close_ms;
+    weft__bug_conn *conn;
+    weft_call *timer;
+} jobs_client;
+
+static void client_close(void *ctx)
+{
+    jobs_client *jc = ctx;
+    weft_call_release(jc->timer);
+    jc->timer = NULL;
+    weft__bug_close(jc->conn);
+}
+
+static void client_made(weft__bug_conn *c)
+{
+    jobs_client *jc = c->owner;
+    jc->conn = c;
+    (void)weft__bug_send(c, "JOB 1");
+    if (!jc->timer)
+        jc->timer = weft_call_later(jc->r, jc->close_ms * WEFT_NS_PER_MS, client_close, jc);
+}
+
+static void client_lost(weft__bug_conn *c, const weft_failure *reason)
+{
+    jobs_client *jc = c->owner;
+    if (jc->conn == c)
+        jc->conn = NULL;
+}
+
+static const weft__bug_conn_ops client_ops = {.made = client_made, .lost = client_lost};
+
+static weft_factory *client_make(weft_reactor *r, const char *args, char *err, size_t errlen)
+{
+    long close_ms = 15;
+    if (weft__bug_arg_long(args, "close", &close_ms) != WEFT_OK || close_ms < 0 ||
+        close_ms > 3600000) {
+        snprintf(err, errlen, "bug-jobs-client: close=MS takes milliseconds (0 to 3600000)");
+        return NULL;
+    }
+    jobs_client *jc = weft_calloc(1, sizeof *jc);
+    if (!jc) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    weft__bug_factory_init(&jc->f, &client_ops, jc, 0, 0);
+    jc->r = r;
+    jc->close_ms = close_ms;
+    return &jc->f.base;
+}
+
+const weft__bug weft__bug_jobs_client = {
+    .protocol = "bug-jobs-client",
+    .action = NULL,
+    .summary = "sends a job and closes (the peer of bug-jobs)",
+    .make = client_make,
+    .destroy = jobs_destroy_factory,
+    .start = NULL,
+};
 
 const weft__bug weft__bug_jobs = {
     .protocol = "bug-jobs",

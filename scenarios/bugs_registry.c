@@ -14,7 +14,7 @@
 #include "weft/explore.h"
 
 static const weft__bug *const bugs[] = {
-    &weft__bug_rpc, &weft__bug_jobs, &weft__bug_store,
+    &weft__bug_rpc, &weft__bug_jobs, &weft__bug_jobs_client, &weft__bug_store,
     &weft__bug_resend, &weft__bug_pair, &weft__bug_lock,
 };
 

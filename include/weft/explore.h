@@ -19,8 +19,8 @@ extern "C" {
  *
  * Register the planted-bug protocols and actions (the scenarios in scenarios/bugs/ use
  * them). Each buggy protocol takes the argument "fixed" for its fixed
- * version. Protocols: bug-rpc, bug-jobs, bug-store, bug-resend, bug-pair,
- * bug-lock; actions (each on a connected client of its protocol, named
+ * version. Protocols: bug-rpc, bug-jobs, bug-jobs-client, bug-store,
+ * bug-resend, bug-pair, bug-lock; actions (each on a connected client of its protocol, named
  * first): bugs.rpc CLIENT TIMEOUT, bugs.resend CLIENT HOST:PORT COUNT,
  * bugs.pair CLIENT HOST:PORT, bugs.lock CLIENT WORKERS. WEFT_EEXIST when a
  * name is taken (nothing is undone), WEFT_ENOMEM, WEFT_EINVAL for NULL. */
