@@ -6,6 +6,8 @@
  * - sim_bytes_per_pending_call: the queue's own accounting (nodes, heap, pass,
  *   slab table) per pending call with 1,000,000 pending, and the process's
  *   resident-memory growth per call as a cross-check;
+ * - sim_ns_per_event_100000_concurrent: 100,000 calls due at one instant,
+ *   picked in a seeded order (a choice among all remaining at each step);
  * - sim_ns_per_event_10000_trace_off / _trace_text: the same loop without
  *   and with a trace sink (text formatted for every event);
  * - sim_ns_per_event_<n> and floor_ns_per_event_<n> for n = 1e3 .. 1e7
@@ -91,6 +93,12 @@ static void count_sink(const char *line, size_t len, void *ctx)
     (void)line;
     (void)ctx;
     sink_bytes += len;
+}
+
+static void count_ran(void *ctx)
+{
+    int *n = ctx;
+    (*n)++;
 }
 
 static bool with_text; /* set a trace sink: every event is formatted */
@@ -259,6 +267,21 @@ int main(int argc, char **argv)
         printf("bench: sim_rss_per_pending_call %.1f bytes\n",
                (double)(rss1 - rss0) / (double)pending);
         printf("bench: sim_call_node_size %zu bytes\n", sizeof(struct weft_call));
+        weft_sim_free(s);
+    }
+    /* 100,000 calls due at the same instant, run in a seeded order: every
+     * dispatch asks the choice source among all that are left. */
+    {
+        int ran = 0;
+        weft_sim *s = weft_sim_new(NULL, weft_choice_seeded(7));
+        weft_choice_record(weft_sim_choices(s), false);
+        for (int i = 0; i < 100000; i++)
+            if (weft_call_soon(weft_sim_reactor(s), count_ran, &ran) != WEFT_OK)
+                exit(1);
+        double t0 = now_s();
+        weft_sim_run_until_quiet(s);
+        double dt = now_s() - t0;
+        printf("bench: sim_ns_per_event_100000_concurrent %.1f ns\n", dt * 1e9 / ran);
         weft_sim_free(s);
     }
     /* What the trace text costs when it is on (off is the default above). */

@@ -3,7 +3,9 @@
  * Invariants:
  * - every pending call c is either in the heap (state HEAP,
  *   heap[pos[c->idx]].idx == c->idx) or in the pass (state PASS,
- *   pass[pos[c->idx]].idx == c->idx, head <= pos < pass_len);
+ *   pass[pos[c->idx]].idx == c->idx and not gone, head <= pos < pass_len);
+ * - the pass's live slots are sorted by (time, sequence) and counted by its
+ *   Fenwick tree; pass_head is the first live slot;
  * - the heap is a 4-ary min-heap on (time, sequence); sequence numbers are
  *   unique, so the order is total and never depends on addresses;
  * - the live pass entries are sorted by (time, sequence);
@@ -71,6 +73,7 @@ void weft__timerq_destroy(weft_timerq *q)
     weft_free(q->pos);
     weft_free(q->heap_mem);
     weft_free(q->pass);
+    weft_free(q->pass_fen);
     memset(q, 0, sizeof *q);
 }
 
@@ -242,55 +245,113 @@ weft_call *weft__timerq_pop(weft_timerq *q, weft_time_ns *time_ns)
 
 /* ----------------------------------------------------------------- pass */
 
-static void pass_remove(weft_timerq *q, size_t abs)
+/* Fenwick tree over the pass slots: fen[i] (1-based) counts the live slots in
+ * (i - lowbit(i), i]. */
+static void fen_build(weft_timerq *q)
 {
-    size_t head = q->pass_head, len = q->pass_len;
-    weft__tq_entry *p = q->pass;
-    if (abs - head < len - 1 - abs) {
-        /* Shift the front part up by one. */
-        for (size_t j = abs; j > head; j--) {
-            p[j] = p[j - 1];
-            q->pos[p[j].idx] = (uint32_t)j;
-        }
-        q->pass_head++;
-    } else {
-        for (size_t j = abs; j + 1 < len; j++) {
-            p[j] = p[j + 1];
-            q->pos[p[j].idx] = (uint32_t)j;
-        }
-        q->pass_len--;
+    size_t n = q->pass_len;
+    uint32_t *fen = q->pass_fen;
+    for (size_t i = 1; i <= n; i++)
+        fen[i] = 1;
+    for (size_t i = 1; i <= n; i++) {
+        size_t j = i + (i & (~i + 1));
+        if (j <= n)
+            fen[j] += fen[i];
     }
-    if (q->pass_head == q->pass_len)
-        q->pass_head = q->pass_len = 0;
+    size_t top = 1;
+    while (top * 2 <= n)
+        top *= 2;
+    q->pass_fen_top = n ? top : 0;
+}
+
+static void fen_dec(weft_timerq *q, size_t slot)
+{
+    for (size_t i = slot + 1; i <= q->pass_len; i += i & (~i + 1))
+        q->pass_fen[i]--;
+}
+
+/* Slot of the live entry of 0-based rank r (r < pass_live). */
+static size_t fen_find(const weft_timerq *q, size_t r)
+{
+    size_t pos = 0;
+    uint32_t rem = (uint32_t)r + 1;
+    for (size_t step = q->pass_fen_top; step; step >>= 1) {
+        if (pos + step <= q->pass_len && q->pass_fen[pos + step] < rem) {
+            pos += step;
+            rem -= q->pass_fen[pos];
+        }
+    }
+    return pos; /* the 1-based position pos + 1, as a 0-based slot */
+}
+
+static void pass_reset(weft_timerq *q)
+{
+    q->pass_head = q->pass_len = q->pass_live = 0;
+    q->pass_fen_top = 0;
+}
+
+static void pass_remove(weft_timerq *q, size_t slot)
+{
+    q->pass[slot].gone = 1;
+    fen_dec(q, slot);
+    if (--q->pass_live == 0) {
+        pass_reset(q);
+        return;
+    }
+    while (q->pass[q->pass_head].gone)
+        q->pass_head++;
+}
+
+static size_t pass_slot(const weft_timerq *q, size_t i)
+{
+    return i == 0 ? q->pass_head : fen_find(q, i);
+}
+
+const weft__tq_entry *weft__timerq_pass_at(const weft_timerq *q, size_t i)
+{
+    return &q->pass[pass_slot(q, i)];
+}
+
+static bool pass_reserve(weft_timerq *q, size_t n)
+{
+    if (n < q->pass_cap)
+        return true;
+    size_t cap = grow_cap(q->pass_cap, 16);
+    weft__tq_entry *p = weft_realloc(q->pass, cap * sizeof *p);
+    if (!p)
+        return false;
+    q->pass = p;
+    uint32_t *fen = weft_realloc(q->pass_fen, (cap + 1) * sizeof *fen);
+    if (!fen)
+        return false; /* pass grew, cap did not: harmless */
+    q->pass_fen = fen;
+    q->pass_cap = cap;
+    return true;
 }
 
 size_t weft__timerq_fill_pass(weft_timerq *q, weft_time_ns limit_ns)
 {
+    if (q->pass_live)
+        return q->pass_live;
+    pass_reset(q);
     size_t n = 0;
-    if (q->pass_len != q->pass_head)
-        return weft__timerq_pass_size(q);
-    q->pass_head = q->pass_len = 0;
     while (q->len > 0 && q->heap[0].time_ns <= limit_ns) {
-        if (n == q->pass_cap) {
-            size_t cap = grow_cap(q->pass_cap, 16);
-            weft__tq_entry *p = weft_realloc(q->pass, cap * sizeof *p);
-            if (!p)
-                break; /* run with what we have; the rest stays in the heap */
-            q->pass = p;
-            q->pass_cap = cap;
-        }
+        if (!pass_reserve(q, n))
+            break; /* run with what we have; the rest stays in the heap */
         weft__tq_entry e = heap_remove(q, 0);
         set_state(node_of(q, &e), WEFT__CALL_PASS);
+        e.gone = 0;
         q->pos[e.idx] = (uint32_t)n;
         q->pass[n++] = e;
     }
-    q->pass_len = n;
+    q->pass_len = q->pass_live = n;
+    fen_build(q);
     return n;
 }
 
 int weft__timerq_unpass(weft_timerq *q)
 {
-    size_t n = weft__timerq_pass_size(q);
+    size_t n = q->pass_live;
     while (q->cap - q->len < n) {
         int err = heap_grow(q);
         if (err)
@@ -298,18 +359,20 @@ int weft__timerq_unpass(weft_timerq *q)
     }
     for (size_t i = q->pass_head; i < q->pass_len; i++) {
         weft__tq_entry e = q->pass[i];
+        if (e.gone)
+            continue;
         set_state(node_of(q, &e), WEFT__CALL_HEAP);
         sift_up(q, q->len++, e);
     }
-    q->pass_head = q->pass_len = 0;
+    pass_reset(q);
     return WEFT_OK;
 }
 
 weft_call *weft__timerq_pass_take(weft_timerq *q, size_t i, weft_time_ns *time_ns)
 {
-    size_t abs = q->pass_head + i;
-    weft__tq_entry e = q->pass[abs];
-    pass_remove(q, abs);
+    size_t slot = pass_slot(q, i);
+    weft__tq_entry e = q->pass[slot];
+    pass_remove(q, slot);
     *time_ns = e.time_ns;
     return node_of(q, &e);
 }
@@ -411,7 +474,7 @@ void weft__timerq_release(weft_timerq *q, weft_call *c)
 
 size_t weft__timerq_pending(const weft_timerq *q)
 {
-    return q->len + weft__timerq_pass_size(q);
+    return q->len + q->pass_live;
 }
 
 bool weft__timerq_next_time(const weft_timerq *q, weft_time_ns *t)
@@ -422,7 +485,7 @@ bool weft__timerq_next_time(const weft_timerq *q, weft_time_ns *t)
         best = q->heap[0].time_ns;
         any = true;
     }
-    if (q->pass_len != q->pass_head) {
+    if (q->pass_live) {
         weft_time_ns p = q->pass[q->pass_head].time_ns;
         if (!any || p < best)
             best = p;
@@ -441,5 +504,7 @@ size_t weft__timerq_bytes(const weft_timerq *q)
     if (q->heap_mem)
         bytes += (q->cap + HEAP_SHIFT) * sizeof(weft__tq_entry) + CACHE_LINE;
     bytes += q->pass_cap * sizeof(weft__tq_entry);
+    if (q->pass_fen)
+        bytes += (q->pass_cap + 1) * sizeof(uint32_t);
     return bytes;
 }

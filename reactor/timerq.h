@@ -72,16 +72,21 @@ struct weft_call {
 
 typedef struct weft__tq_entry {
     weft_time_ns time_ns;
-    uint32_t idx;      /* the call's node index */
-    uint32_t reserved; /* padding, always 0 */
+    uint32_t idx;  /* the call's node index */
+    uint32_t gone; /* pass only: taken or cancelled (a tombstone); else 0 */
 } weft__tq_entry;
 
 struct weft_timerq {
     weft__tq_entry *heap; /* heap[0] is the root; 64-byte aligned + 3 */
     void *heap_mem;
     size_t len, cap;
-    weft__tq_entry *pass; /* pass[head..pass_len) are live */
-    size_t pass_head, pass_len, pass_cap;
+    /* The pass: slots [0, pass_len) in (time, sequence) order; taken and
+     * cancelled calls leave tombstones, so slots never move. pass_head is the
+     * first live slot; a Fenwick tree over the slots (pass_fen, 1-based)
+     * counts live ones, so the i-th live call is found in O(log k). */
+    weft__tq_entry *pass;
+    uint32_t *pass_fen;
+    size_t pass_head, pass_len, pass_live, pass_cap, pass_fen_top;
     uint64_t next_seq;
     weft_call *free_list;
     weft_call **chunks;
@@ -166,13 +171,11 @@ weft_call *weft__timerq_pop(weft_timerq *q, weft_time_ns *time_ns);
 size_t weft__timerq_fill_pass(weft_timerq *q, weft_time_ns limit_ns);
 static inline size_t weft__timerq_pass_size(const weft_timerq *q)
 {
-    return q->pass_len - q->pass_head;
+    return q->pass_live;
 }
-/* The i-th (0-based, in (time, sequence) order) entry of the pass. */
-static inline const weft__tq_entry *weft__timerq_pass_at(const weft_timerq *q, size_t i)
-{
-    return &q->pass[q->pass_head + i];
-}
+/* The i-th (0-based, in (time, sequence) order) live entry of the pass;
+ * i < weft__timerq_pass_size(q). O(1) for i == 0, O(log k) otherwise. */
+const weft__tq_entry *weft__timerq_pass_at(const weft_timerq *q, size_t i);
 /* Remove the i-th entry from the pass and return its call (still pending
  * until weft__timerq_fire). */
 weft_call *weft__timerq_pass_take(weft_timerq *q, size_t i, weft_time_ns *time_ns);
