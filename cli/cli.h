@@ -47,6 +47,11 @@ enum {
     CLI_OPT_BYTES = 1u << 12,
     CLI_OPT_FORMAT = 1u << 13,
     CLI_OPT_JOBS = 1u << 14,
+    CLI_OPT_STRATEGY = 1u << 15,
+    CLI_OPT_DEPTH = 1u << 16,
+    CLI_OPT_STEPS = 1u << 17,
+    CLI_OPT_CHOICES_MAX = 1u << 18,
+    CLI_OPT_ALTERNATIVES = 1u << 19,
 };
 
 /* explore --jobs: at most this many worker threads, and outcomes buffered
@@ -57,6 +62,8 @@ enum {
 
 /* Largest --bytes file read (a fuzzer input). */
 #define CLI_BYTES_MAX (16u * 1024u * 1024u)
+
+struct cli_source;
 
 typedef struct cli_opts {
     const char *cmd; /* subcommand name, for messages */
@@ -84,6 +91,15 @@ typedef struct cli_opts {
     bool has_max_time;
     int64_t max_time_ns;
     size_t tail_lines;
+    /* Exploration strategies (explore_strategies.c). */
+    const char *strategy;  /* "random" (NULL), "pct" or "systematic" */
+    uint32_t depth;        /* pct: bug depth (default 3) */
+    uint64_t steps;        /* pct: steps for the change points (0: measured) */
+    size_t choices_max;    /* systematic: choices enumerated (0: default) */
+    uint32_t alternatives; /* systematic: answers tried per choice (0: default) */
+    /* Installs o->strategy's choice sources in a seed source (main sets it
+     * to cli_strategy_apply; NULL: seeds use the seeded generator). */
+    int (*strategy_hook)(const struct cli_opts *o, struct cli_source *src);
 } cli_opts;
 
 /* --------------------------------------------------------------- util.c */
@@ -233,6 +249,14 @@ int cli_cmd_explore(const cli_opts *o);
  * print_replay, make_ctx, strategy; base NULL: the seeded generator). */
 int cli_explore_with(const cli_opts *o, const cli_source *base);
 int cli_cmd_replay(const cli_opts *o);
+/* explore_strategies.c: explore by o->strategy (random: cli_cmd_explore). */
+int cli_cmd_explore_strategy(const cli_opts *o);
+/* For a seed source (not a file), install o->strategy's choice sources in
+ * src (pct needs o->steps); random does nothing. CLI_EXIT_PASS or a usage
+ * error. */
+int cli_strategy_apply(const cli_opts *o, cli_source *src);
+/* shrink.c */
+int cli_cmd_shrink(const cli_opts *o);
 int cli_cmd_trace(const cli_opts *o);
 int cli_cmd_list(const cli_opts *o);
 
