@@ -30,6 +30,11 @@ static const cli_option options[] = {
     {"bytes", CLI_OPT_BYTES, true},
     {"format", CLI_OPT_FORMAT, true},
     {"jobs", CLI_OPT_JOBS, true},
+    {"strategy", CLI_OPT_STRATEGY, true},
+    {"depth", CLI_OPT_DEPTH, true},
+    {"steps", CLI_OPT_STEPS, true},
+    {"choices-max", CLI_OPT_CHOICES_MAX, true},
+    {"alternatives", CLI_OPT_ALTERNATIVES, true},
     {"load", CLI_OPT_LOAD, true},
     {"max-events", CLI_OPT_MAX_EVENTS, true},
     {"max-time", CLI_OPT_MAX_TIME, true},
@@ -93,15 +98,28 @@ static const cli_command commands[] = {
      "  --tail N              trace lines printed on a failure (default 20)\n"
      "  --quiet               no progress line even on a terminal\n"
      "  --jobs N              run seeds on N threads (1..64, default 1); the\n"
-     "                        output is the same as with one\n" COMMON_HELP
+     "                        output is the same as with one\n"
+     "  --strategy S          random (default): seeded runs; pct: PCT-style\n"
+     "                        priority schedules, one per seed, after a line with\n"
+     "                        PCT's bound and the runs it asks for at 95%;\n"
+     "                        systematic: every choice sequence depth first within\n"
+     "                        --choices-max and --alternatives (--seeds caps the\n"
+     "                        runs), with exhausted=yes|no (docs/exploration.md)\n"
+     "  --depth D             pct: bug depth (1..64, default 3)\n"
+     "  --steps K             pct: questions the change points fall among\n"
+     "                        (default: measured by a run of default answers)\n"
+     "  --choices-max N       systematic: choices enumerated per run (default 8)\n"
+     "  --alternatives A      systematic: answers tried per choice (default 2)\n" COMMON_HELP
      "\n"
      "Ctrl-C ends the sweep after the seed in progress, with its summary.\n"
      "\n"
      "Exit status: 0 no seed failed, 1 a seed failed, 2 bad usage or parse error,\n"
      "130 interrupted before any seed failed.\n",
      CLI_OPT_SEEDS | CLI_OPT_FROM | CLI_OPT_KEEP_GOING | CLI_OPT_CHECK_DET |
-         CLI_OPT_SAVE_CHOICES | CLI_OPT_TAIL | CLI_OPT_QUIET | CLI_OPT_JOBS | COMMON_RUN_OPTS,
-     1, 1, cli_cmd_explore},
+         CLI_OPT_SAVE_CHOICES | CLI_OPT_TAIL | CLI_OPT_QUIET | CLI_OPT_JOBS | COMMON_RUN_OPTS |
+         CLI_OPT_STRATEGY | CLI_OPT_DEPTH | CLI_OPT_STEPS | CLI_OPT_CHOICES_MAX |
+         CLI_OPT_ALTERNATIVES,
+     1, 1, cli_cmd_explore_strategy},
     {"replay", "reproduce one run with its full trace",
      "usage: weft replay FILE [--seed S | --choices F | --bytes F] [options]\n"
      "\n"
@@ -113,11 +131,14 @@ static const cli_command commands[] = {
      "  --choices F           replay the recorded choices in F instead\n"
      "  --bytes F             take every choice from the raw bytes of F (a fuzzer\n"
      "                        input: one byte per choice below 256, else four)\n"
-     "  --save-choices F      if the run fails, write its recorded choices to F\n" COMMON_HELP
+     "  --save-choices F      if the run fails, write its recorded choices to F\n"
+     "  --strategy pct --depth D --steps K\n"
+     "                        the seed makes a PCT schedule (as explore printed)\n" COMMON_HELP
      "\n"
      "Exit status: 0 the run passed, 1 it failed, 2 bad usage or parse error.\n",
-     CLI_OPT_SEED | CLI_OPT_CHOICES | CLI_OPT_BYTES | CLI_OPT_SAVE_CHOICES | COMMON_RUN_OPTS, 1,
-     1, cli_cmd_replay},
+     CLI_OPT_SEED | CLI_OPT_CHOICES | CLI_OPT_BYTES | CLI_OPT_SAVE_CHOICES | COMMON_RUN_OPTS |
+         CLI_OPT_STRATEGY | CLI_OPT_DEPTH | CLI_OPT_STEPS,
+     1, 1, cli_cmd_replay},
     {"trace", "print the trace of one run",
      "usage: weft trace FILE [--seed S | --choices F | --bytes F] [--format FMT] [options]\n"
      "\n"
@@ -130,11 +151,37 @@ static const cli_command commands[] = {
      "  --bytes F             take every choice from the raw bytes of F\n"
      "  --format FMT          text (default); chrome: Chrome trace event JSON, a\n"
      "                        track per host (chrome://tracing, Perfetto);\n"
-     "                        mermaid: a sequence diagram of the conversation\n" COMMON_HELP
+     "                        mermaid: a sequence diagram of the conversation\n"
+     "  --strategy pct --depth D --steps K\n"
+     "                        the seed makes a PCT schedule (as explore printed)\n" COMMON_HELP
      "\n"
      "Exit status: 0 the run passed, 1 it failed, 2 bad usage or parse error.\n",
-     CLI_OPT_SEED | CLI_OPT_CHOICES | CLI_OPT_BYTES | CLI_OPT_FORMAT | COMMON_RUN_OPTS, 1, 1,
-     cli_cmd_trace},
+     CLI_OPT_SEED | CLI_OPT_CHOICES | CLI_OPT_BYTES | CLI_OPT_FORMAT | COMMON_RUN_OPTS |
+         CLI_OPT_STRATEGY | CLI_OPT_DEPTH | CLI_OPT_STEPS,
+     1, 1, cli_cmd_trace},
+    {"shrink", "minimise the choices of a failing run",
+     "usage: weft shrink FILE [--seed S | --choices F] [--save-choices OUT] [options]\n"
+     "\n"
+     "Make the run (from a seed, default the scenario's, or a choice file), which\n"
+     "must fail, then minimise its recorded choices while the run still fails the\n"
+     "same way (the same first failure, digits aside): delete spans, lower values\n"
+     "toward 0 (the default answer). Deterministic. Writes the minimal choice file,\n"
+     "prints its whole trace, its failures, a line with the sizes before and after\n"
+     "  shrunk FILE: choices N -> M, non-default N -> M, trace lines N -> M, ...\n"
+     "and the command that replays it (weft replay FILE --choices OUT).\n"
+     "\n"
+     "  --seed S              the seed of the run\n"
+     "  --choices F           the run's recorded choices instead\n"
+     "  --strategy pct --depth D --steps K\n"
+     "                        the seed makes a PCT schedule (as explore printed)\n"
+     "  --save-choices OUT    the minimal choice file (default: FILE's base name\n"
+     "                        with .min.choices, in the current directory)\n" COMMON_HELP
+     "\n"
+     "Exit status: 0 shrunk, 1 the run passes (nothing to shrink), 2 bad usage,\n"
+     "parse error or a run that went wrong.\n",
+     CLI_OPT_SEED | CLI_OPT_CHOICES | CLI_OPT_SAVE_CHOICES | COMMON_RUN_OPTS | CLI_OPT_STRATEGY |
+         CLI_OPT_DEPTH | CLI_OPT_STEPS,
+     1, 1, cli_cmd_shrink},
     {"list", "list the protocols and actions of the registry",
      "usage: weft list [--load PLUGIN.so]...\n"
      "\n"
@@ -227,6 +274,35 @@ static int apply_option(const cli_command *cmd, const cli_option *opt, const cha
         else
             return cli_usage_error(cmd->name, "--format: '%s' is not text, chrome or mermaid",
                                    value);
+        break;
+    case CLI_OPT_STRATEGY:
+        if (strcmp(value, "random") != 0 && strcmp(value, "pct") != 0 &&
+            strcmp(value, "systematic") != 0)
+            return cli_usage_error(cmd->name, "--strategy: '%s' is not random, pct or systematic",
+                                   value);
+        o->strategy = value;
+        break;
+    case CLI_OPT_DEPTH:
+        if (!cli_parse_u64(value, &n) || n == 0 || n > WEFT_PCT_DEPTH_MAX)
+            return cli_usage_error(cmd->name, "--depth: '%s' is not a bug depth (1..%u)", value,
+                                   WEFT_PCT_DEPTH_MAX);
+        o->depth = (uint32_t)n;
+        break;
+    case CLI_OPT_STEPS:
+        if (!cli_parse_u64(value, &o->steps) || o->steps == 0)
+            return cli_usage_error(cmd->name, "--steps: '%s' is not a positive integer", value);
+        break;
+    case CLI_OPT_CHOICES_MAX:
+        if (!cli_parse_u64(value, &n) || n == 0 || n > WEFT_DFS_CHOICES_MAX)
+            return cli_usage_error(cmd->name, "--choices-max: '%s' is not a count (1..%u)", value,
+                                   WEFT_DFS_CHOICES_MAX);
+        o->choices_max = (size_t)n;
+        break;
+    case CLI_OPT_ALTERNATIVES:
+        if (!cli_parse_u64(value, &n) || n == 0 || n > UINT32_MAX)
+            return cli_usage_error(cmd->name, "--alternatives: '%s' is not a positive integer",
+                                   value);
+        o->alternatives = (uint32_t)n;
         break;
     case CLI_OPT_JOBS:
         if (!cli_parse_u64(value, &n) || n == 0 || n > CLI_JOBS_MAX)
@@ -359,6 +435,8 @@ int main(int argc, char **argv)
     o.from = 1;
     o.tail_lines = CLI_TAIL_LINES_DEFAULT;
     o.jobs = 1;
+    o.depth = 3;
+    o.strategy_hook = cli_strategy_apply;
     /* argv holds at most argc entries of each kind. */
     o.files = calloc((size_t)argc, sizeof *o.files);
     o.plugins = calloc((size_t)argc, sizeof *o.plugins);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "weft/explore.h"
 
 int cli_session_open(const cli_opts *o, cli_session *s)
 {
@@ -23,6 +24,8 @@ int cli_session_open(const cli_opts *o, cli_session *s)
         return CLI_EXIT_USAGE;
     }
     int err = weft_registry_add_builtins(s->reg);
+    if (err == WEFT_OK)
+        err = weft_bugs_register(s->reg); /* the planted bugs of scenarios/bugs/ */
     if (err != WEFT_OK) {
         fprintf(stderr, "weft %s: registering the builtin protocols: %s\n", o->cmd,
                 weft_strerror(err));
@@ -143,7 +146,7 @@ int cli_source_load(const cli_opts *o, const weft_scenario *sc, cli_source *src)
     if (o->bytes != NULL)
         return load_bytes(o, src);
     if (o->choices == NULL)
-        return CLI_EXIT_PASS;
+        return o->strategy_hook ? o->strategy_hook(o, src) : CLI_EXIT_PASS;
     FILE *f = fopen(o->choices, "r");
     if (f == NULL) {
         fprintf(stderr, "weft %s: --choices %s: cannot open\n", o->cmd, o->choices);
