@@ -130,3 +130,10 @@ install: lib $(if $(CLI_SRCS),$(WEFT))
 	$(if $(CLI_SRCS),install -m 755 $(WEFT) $(DESTDIR)$(PREFIX)/bin/)
 
 -include $(LIB_OBJS:.o=.d) $(TEST_BINS:=.d) $(TEST_SUPPORT_OBJS:.o=.d) $(BENCH_BINS:=.d) $(CLI_OBJS:.o=.d)
+
+# make bugs: each planted bug of scenarios/bugs/ hunted with random, PCT and
+# systematic exploration, its first failure shrunk, its fixed version swept.
+.PHONY: bugs
+bugs: deps
+	@$(MAKE) --no-print-directory CONFIG=release $(WEFT_RELEASE_TARGET)
+	@scripts/bugs.sh $(WEFT_RELEASE_TARGET)
