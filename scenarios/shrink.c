@@ -19,7 +19,9 @@
  * predicate: a candidate is replayed with the original seed and caps, and it
  * "fails the same way" when its first failure reads the same with every run
  * of digits taken as one placeholder: the same expectation or invariant,
- * whatever the times, values and connection numbers in its text.
+ * whatever the times, values and connection numbers in its text. A candidate
+ * must also dispatch no more events and ask no more questions than the
+ * original run, so the shrunk run's trace is never the longer one.
  */
 #include <string.h>
 
@@ -181,11 +183,14 @@ typedef struct scn_shrink {
     const weft_registry *reg;
     weft_run_options base;
     const char *key;
+    uint64_t events_max; /* a candidate may not dispatch more events */
+    size_t asked_max;    /* nor ask more questions */
 } scn_shrink;
 
-/* One replay of values; *key_out (when not NULL) gets its failure key. */
+/* One replay of values; *key_out (when not NULL) gets its failure key,
+ * *events its events and *asked the questions it asked. */
 static int replay_once(const scn_shrink *ss, const uint32_t *values, size_t len, bool *fails,
-                       char **key_out)
+                       char **key_out, uint64_t *events, size_t *asked)
 {
     weft_run_options ro = ss->base;
     ro.choices = weft_choice_replay(values, len);
@@ -199,7 +204,12 @@ static int replay_once(const scn_shrink *ss, const uint32_t *values, size_t len,
     }
     char *key = weft_run_failure_key(&res);
     bool oom = !res.passed && key == NULL;
-    *fails = key != NULL && (ss->key == NULL || strcmp(key, ss->key) == 0);
+    *fails = key != NULL && (ss->key == NULL || strcmp(key, ss->key) == 0) &&
+             res.events <= ss->events_max && res.nchoices <= ss->asked_max;
+    if (events)
+        *events = res.events;
+    if (asked)
+        *asked = res.nchoices;
     weft_run_result_clear(&res);
     if (oom)
         return WEFT_ENOMEM;
@@ -212,7 +222,7 @@ static int replay_once(const scn_shrink *ss, const uint32_t *values, size_t len,
 
 static int still_fails(const uint32_t *values, size_t len, void *ctx, bool *fails)
 {
-    return replay_once(ctx, values, len, fails, NULL);
+    return replay_once(ctx, values, len, fails, NULL, NULL, NULL);
 }
 
 int weft_scenario_shrink(const weft_scenario *sc, const weft_registry *reg,
@@ -237,7 +247,11 @@ int weft_scenario_shrink(const weft_scenario *sc, const weft_registry *reg,
     }
     char *key = NULL;
     bool fails = false;
-    int rc = replay_once(&ss, values, len, &fails, &key);
+    uint64_t events = 0;
+    size_t asked = 0;
+    ss.events_max = UINT64_MAX;
+    ss.asked_max = SIZE_MAX;
+    int rc = replay_once(&ss, values, len, &fails, &key, &events, &asked);
     if (rc != WEFT_OK)
         return rc;
     if (!fails) {
@@ -245,6 +259,8 @@ int weft_scenario_shrink(const weft_scenario *sc, const weft_registry *reg,
         return WEFT_ESTATE;
     }
     ss.key = key;
+    ss.events_max = events;
+    ss.asked_max = asked;
     uint32_t *list = weft_malloc((len ? len : 1) * sizeof *list);
     if (!list) {
         weft_free(key);

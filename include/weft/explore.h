@@ -32,9 +32,10 @@ int weft_bugs_register(weft_registry *reg);
  * replays of it) while it still fails the same way: its first failure,
  * with every run of digits read as one placeholder, is the same text (so
  * "got value 21" and "got value 31" match, "got value 21" and "still
- * pending" do not). opt gives the seed (use_seed, so traces keep naming
- * it) and the runaway caps; its choices, sink and keep_trace are ignored
- * (opt may be NULL). values[0..len) is the failing list (borrowed).
+ * pending" do not), and dispatches no more events and asks no more questions
+ * than the given run (the shrunk trace is never the longer). opt gives the
+ * seed (use_seed, so traces keep naming it) and the runaway caps; its
+ * choices, sink and keep_trace are ignored (opt may be NULL). values[0..len) is the failing list (borrowed).
  *
  * On WEFT_OK *out (weft_free) holds the minimal list, *out_len its length,
  * and *tests the candidate runs tried (tests may be NULL). WEFT_ESTATE: the
