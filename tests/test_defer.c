@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -976,6 +977,85 @@ static void long_chain_to_chain_and_release(void **state)
     weft_deferred_unref(head);
 }
 
+/* The same deep shapes on a thread with a 256 KiB stack: any recursion on
+ * chain length would overflow it long before a million. */
+typedef struct deep_result {
+    uintptr_t nested_value;
+    uintptr_t chain_to_value;
+    int cancelled;
+} deep_result;
+
+static void *deep_on_small_stack(void *arg)
+{
+    deep_result *out = arg;
+    enum { COUNT = 1000000 };
+    weft_deferred **inners = weft_malloc(COUNT * sizeof *inners);
+    if (!inners)
+        return NULL;
+    for (size_t i = 0; i < COUNT; i++)
+        inners[i] = weft_deferred_new();
+    weft_deferred *top = weft_deferred_new();
+    weft_deferred *last = weft_deferred_new();
+    weft_deferred_add_callback(top, return_ctx_deferred, inners[0]);
+    for (size_t i = 0; i + 1 < COUNT; i++)
+        weft_deferred_add_callback(inners[i], return_ctx_deferred, inners[i + 1]);
+    weft_deferred_add_callback(inners[COUNT - 1], return_ctx_deferred, last);
+    weft_deferred_callback(top, V(0));
+    for (size_t i = 0; i < COUNT; i++)
+        weft_deferred_callback(inners[i], V(0));
+    /* Cancel the head: the walk to the end of the waiting chain is a loop,
+     * and the Cancelled Failure unwinds through a million continuations. */
+    weft_deferred_cancel(top);
+    weft_result r;
+    if (weft_deferred_take_result(top, &r) == WEFT_OK && r.kind == WEFT_RESULT_FAILURE) {
+        out->cancelled = weft_failure_check(r.failure, WEFT_FAILURE_CANCELLED);
+        weft_failure_free(r.failure);
+    }
+    for (size_t i = 0; i < COUNT; i++)
+        weft_deferred_unref(inners[i]);
+    weft_deferred_unref(top);
+    weft_deferred_unref(last);
+
+    /* A million chain_to links, fired, then an unfired one released. */
+    for (int fired = 1; fired >= 0; fired--) {
+        weft_deferred *first = weft_deferred_new();
+        weft_deferred *prev = first;
+        for (size_t i = 0; i < COUNT; i++) {
+            weft_deferred *next = weft_deferred_new();
+            weft_deferred_chain_to(prev, next);
+            if (prev != first)
+                weft_deferred_unref(prev);
+            prev = next;
+        }
+        if (fired) {
+            weft_deferred_callback(first, V(7));
+            if (weft_deferred_take_result(prev, &r) == WEFT_OK)
+                out->chain_to_value = (uintptr_t)r.value;
+        }
+        weft_deferred_unref(prev);
+        weft_deferred_unref(first); /* releases the rest, iteratively */
+    }
+    weft_free(inners);
+    out->nested_value = 1;
+    return NULL;
+}
+
+static void deep_chains_run_on_a_small_stack(void **state)
+{
+    (void)state;
+    pthread_attr_t attr;
+    pthread_t thread;
+    deep_result out = {0, 0, 0};
+    assert_int_equal(pthread_attr_init(&attr), 0);
+    assert_int_equal(pthread_attr_setstacksize(&attr, 256 * 1024), 0);
+    assert_int_equal(pthread_create(&thread, &attr, deep_on_small_stack, &out), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    pthread_attr_destroy(&attr);
+    assert_int_equal(out.nested_value, 1);
+    assert_true(out.cancelled);
+    assert_int_equal(out.chain_to_value, 7);
+}
+
 /* ---------------------------------------------------- out of memory */
 
 static void add_callbacks_out_of_memory_leaves_deferred_unchanged(void **state)
@@ -1146,6 +1226,7 @@ int main(void)
         T(million_callbacks_on_one_deferred),
         T(million_nested_chained_deferreds),
         T(long_chain_to_chain_and_release),
+        T(deep_chains_run_on_a_small_stack),
         T(add_callbacks_out_of_memory_leaves_deferred_unchanged),
         T(constructors_out_of_memory),
         T(continuation_out_of_memory_fails_outer),
