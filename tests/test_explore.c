@@ -1,6 +1,8 @@
 /* Exploration strategies (weft/sim.h): PCT-style priority schedules, PCT's
  * bound, the systematic depth-first explorer, on bare choice sources and on
- * the simulator's event order. */
+ * the simulator's event order; and the strategies and shrink through the
+ * weft command (<build>/weft next to <build>/tests/test_explore, run from the
+ * repository root). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -412,7 +416,163 @@ static void pct_covers_orders_in_the_simulator(void **state)
         assert_true(seen[i]);
 }
 
-int main(void)
+/* --------------------------------------------------- through the command */
+
+static char weft_bin[4096];
+static char tmp_dir[64];
+
+/* Run "<weft> ARGS 2>&1"; returns the exit status, output in out. */
+static int weft(char *out, size_t outlen, const char *fmt, ...)
+{
+    char args[2048], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", weft_bin, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, outlen - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void expect_in(const char *out, const char *want)
+{
+    if (!strstr(out, want))
+        print_error("output:\n%s\nwanted: %s\n", out, want);
+    assert_non_null(strstr(out, want));
+}
+
+/* The value of "hash=" on the line that starts with prefix. */
+static void hash_of(const char *out, const char *prefix, char hash[17])
+{
+    const char *l = strstr(out, prefix);
+    assert_non_null(l);
+    const char *h = strstr(l, "hash=");
+    assert_non_null(h);
+    memcpy(hash, h + 5, 16);
+    hash[16] = '\0';
+}
+
+static void cli_pct_prints_its_bound_and_replays(void **state)
+{
+    (void)state;
+    static char out[1 << 16], again[1 << 16];
+    int rc = weft(out, sizeof out, "explore scenarios/bugs/rpc.scn --strategy pct --quiet --tail 0");
+    assert_int_equal(rc, 1);
+    expect_in(out, "pct scenarios/bugs/rpc.scn depth=3 steps=6 chains=8 bound=0.00347 runs95=862");
+    expect_in(out, "FAIL scenarios/bugs/rpc.scn seed=6 strategy=pct");
+    expect_in(out, "replay: weft replay scenarios/bugs/rpc.scn --strategy pct --depth 3 --steps 6 "
+                   "--seed 6");
+    expect_in(out, "FAIL explore scenarios/bugs/rpc.scn seeds=6");
+    char h1[17], h2[17];
+    hash_of(out, "FAIL scenarios/bugs/rpc.scn seed=6", h1);
+    rc = weft(again, sizeof again,
+              "replay scenarios/bugs/rpc.scn --strategy pct --depth 3 --steps 6 --seed 6");
+    assert_int_equal(rc, 1);
+    hash_of(again, "FAIL scenarios/bugs/rpc.scn seed=6", h2);
+    assert_string_equal(h1, h2);
+    /* A fixed version passes its PCT sweep. */
+    rc = weft(out, sizeof out, "explore scenarios/bugs/lock_fixed.scn --strategy pct --seeds 300 "
+                               "--quiet");
+    assert_int_equal(rc, 0);
+    expect_in(out, "PASS explore scenarios/bugs/lock_fixed.scn seeds=300");
+}
+
+static void cli_systematic_exhausts_and_saves_its_failure(void **state)
+{
+    (void)state;
+    static char out[1 << 16], again[1 << 16];
+    int rc = weft(out, sizeof out, "explore scenarios/bugs/rpc_fixed.scn --strategy systematic "
+                                   "--choices-max 4 --alternatives 3 --quiet");
+    assert_int_equal(rc, 0);
+    /* 4 latency questions with 3 answers each: 81 runs, all different. */
+    expect_in(out, "PASS explore scenarios/bugs/rpc_fixed.scn strategy=systematic runs=81 "
+                   "failures=0 distinct=81 choices-max=4 alternatives=3 exhausted=yes");
+    char path[128];
+    snprintf(path, sizeof path, "%s/sys.choices", tmp_dir);
+    rc = weft(out, sizeof out, "explore scenarios/bugs/rpc.scn --strategy systematic --quiet "
+                               "--tail 0 --save-choices %s", path);
+    assert_int_equal(rc, 1);
+    expect_in(out, "strategy=systematic runs=13 failures=1");
+    expect_in(out, "exhausted=no");
+    char h1[17], h2[17];
+    hash_of(out, "FAIL scenarios/bugs/rpc.scn choices=", h1);
+    rc = weft(again, sizeof again, "replay scenarios/bugs/rpc.scn --choices %s", path);
+    assert_int_equal(rc, 1);
+    hash_of(again, "FAIL scenarios/bugs/rpc.scn choices=", h2);
+    assert_string_equal(h1, h2);
+}
+
+static void cli_shrink_writes_a_minimal_failing_file(void **state)
+{
+    (void)state;
+    static char out[1 << 16], again[1 << 16];
+    char path[128];
+    snprintf(path, sizeof path, "%s/pair.min", tmp_dir);
+    int rc = weft(out, sizeof out, "shrink scenarios/bugs/pair.scn --seed 33 --save-choices %s",
+                  path);
+    assert_int_equal(rc, 0);
+    expect_in(out, "minimal trace:");
+    expect_in(out, "got value 21");
+    expect_in(out, "shrunk scenarios/bugs/pair.scn: choices 10 -> 4");
+    expect_in(out, "replay: weft replay scenarios/bugs/pair.scn --choices ");
+    rc = weft(again, sizeof again, "replay scenarios/bugs/pair.scn --choices %s", path);
+    assert_int_equal(rc, 1);
+    expect_in(again, "expected value 12 within 1s, got value 21");
+    /* Twice: the same file. */
+    char path2[128], cmd[512];
+    snprintf(path2, sizeof path2, "%s/pair.min2", tmp_dir);
+    assert_int_equal(weft(out, sizeof out, "shrink scenarios/bugs/pair.scn --seed 33 "
+                                           "--save-choices %s", path2), 0);
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", path, path2);
+    assert_int_equal(system(cmd), 0);
+    /* A passing run: nothing to shrink. */
+    rc = weft(out, sizeof out, "shrink scenarios/bugs/pair.scn --seed 1 --save-choices %s", path2);
+    assert_int_equal(rc, 1);
+    expect_in(out, "nothing to shrink");
+}
+
+static void cli_strategy_usage_errors(void **state)
+{
+    (void)state;
+    static char out[1 << 14];
+    assert_int_equal(weft(out, sizeof out, "explore scenarios/bugs/rpc.scn --strategy bogus"), 2);
+    expect_in(out, "is not random, pct or systematic");
+    assert_int_equal(weft(out, sizeof out, "explore scenarios/bugs/rpc.scn --strategy pct "
+                                           "--depth 0"), 2);
+    assert_int_equal(weft(out, sizeof out, "explore scenarios/bugs/rpc.scn --strategy pct "
+                                           "--depth 65"), 2);
+    assert_int_equal(weft(out, sizeof out, "explore scenarios/bugs/rpc.scn --strategy systematic "
+                                           "--jobs 2"), 2);
+    assert_int_equal(weft(out, sizeof out, "explore scenarios/bugs/rpc.scn --strategy systematic "
+                                           "--choices-max 0"), 2);
+    assert_int_equal(weft(out, sizeof out, "replay scenarios/bugs/rpc.scn --strategy pct "
+                                           "--seed 3"), 2);
+    expect_in(out, "needs --steps");
+    assert_int_equal(weft(out, sizeof out, "replay scenarios/bugs/rpc.scn --strategy systematic "
+                                           "--seed 3"), 2);
+    assert_int_equal(weft(out, sizeof out, "run scenarios/bugs/rpc.scn --strategy pct"), 2);
+}
+
+static int cli_setup(void **state)
+{
+    (void)state;
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/weft-test-explore-XXXXXX");
+    return mkdtemp(tmp_dir) ? 0 : -1;
+}
+
+static int cli_teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pct_rejects_bad_arguments),
@@ -431,5 +591,29 @@ int main(void)
         cmocka_unit_test(dfs_covers_every_order_in_the_simulator),
         cmocka_unit_test(pct_covers_orders_in_the_simulator),
     };
-    return cmocka_run_group_tests_name("explore", tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("explore", tests, NULL, NULL);
+    /* <build>/tests/test_explore -> <build>/weft */
+    snprintf(weft_bin, sizeof weft_bin, "%s", argc > 0 ? argv[0] : "");
+    char *slash = strrchr(weft_bin, '/');
+    if (slash)
+        *slash = '\0';
+    slash = strrchr(weft_bin, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(weft_bin, sizeof weft_bin, "..");
+    strncat(weft_bin, "/weft", sizeof weft_bin - strlen(weft_bin) - 1);
+    if (access(weft_bin, X_OK) != 0) {
+        fprintf(stderr, "test_explore: %s is not built: the command tests are skipped\n",
+                weft_bin);
+        return failed ? 1 : 0;
+    }
+    const struct CMUnitTest cli[] = {
+        cmocka_unit_test(cli_pct_prints_its_bound_and_replays),
+        cmocka_unit_test(cli_systematic_exhausts_and_saves_its_failure),
+        cmocka_unit_test(cli_shrink_writes_a_minimal_failing_file),
+        cmocka_unit_test(cli_strategy_usage_errors),
+    };
+    failed += cmocka_run_group_tests_name("explore_cli", cli, cli_setup, cli_teardown);
+    return failed ? 1 : 0;
 }
