@@ -154,6 +154,22 @@ static void bytes_source(void **state)
     weft_choice_free(c);
 }
 
+static void bytes_word_boundary(void **state)
+{
+    (void)state;
+    /* Exactly four bytes left: a large choice takes them all. */
+    const uint8_t data[] = {0xff, 0xff, 0xff, 0xff, 5};
+    weft_choice *c = weft_choice_bytes(data, sizeof data);
+    assert_int_equal(weft_choose(c, 6, "a"), 255 % 6);
+    assert_int_equal(weft_choose(c, 0x10000, "a"), ((5u << 24) | 0xffffffu) % 0x10000u);
+    assert_int_equal(weft_choose(c, 2, "a"), 0); /* nothing left */
+    assert_int_equal(c->count, 3);
+    const uint32_t *vals, *bounds;
+    assert_int_equal(weft_choice_recorded(c, &vals, &bounds), 3);
+    assert_int_equal(bounds[1], 0x10000);
+    weft_choice_free(c);
+}
+
 static void bytes_are_copied(void **state)
 {
     (void)state;
@@ -319,6 +335,7 @@ int main(void)
         cmocka_unit_test(seeded_matches_the_spec),
         cmocka_unit_test(seeded_is_spread_and_seed_dependent),
         cmocka_unit_test(bytes_source),
+        cmocka_unit_test(bytes_word_boundary),
         cmocka_unit_test(bytes_are_copied),
         cmocka_unit_test(replay_source),
         cmocka_unit_test(recording),
