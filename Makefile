@@ -137,3 +137,9 @@ install: lib $(if $(CLI_SRCS),$(WEFT))
 bugs: deps
 	@$(MAKE) --no-print-directory CONFIG=release $(WEFT_RELEASE_TARGET)
 	@scripts/bugs.sh $(WEFT_RELEASE_TARGET)
+
+fuzz:
+	@scripts/fuzz.sh
+
+coverage:
+	@scripts/coverage.sh

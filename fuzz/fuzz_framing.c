@@ -35,7 +35,7 @@ typedef struct log_buf {
     size_t messages;
 } log_buf;
 
-static void die(const char *what)
+static void framing_die(const char *what)
 {
     fprintf(stderr, "fuzz_framing: %s\n", what);
     abort();
@@ -49,7 +49,7 @@ static void log_put(log_buf *l, const void *bytes, size_t n)
             cap *= 2;
         uint8_t *np = realloc(l->p, cap);
         if (!np)
-            die("out of memory");
+            framing_die("out of memory");
         l->p = np;
         l->cap = cap;
     }
@@ -99,7 +99,7 @@ static void line_got(weft_line_receiver *lr, const uint8_t *line, size_t len)
 {
     line_rx *x = (line_rx *)lr;
     if (len > x->cfg->line_max)
-        die("a line longer than line_max was delivered");
+        framing_die("a line longer than line_max was delivered");
     log_msg(&x->log, 'l', line, len);
     if (len > 0 && line[0] == 'P')
         weft_line_receiver_pause(lr);
@@ -123,7 +123,7 @@ static void raw_got(weft_line_receiver *lr, const uint8_t *bytes, size_t len)
 {
     line_rx *x = (line_rx *)lr;
     if (!x->in_raw)
-        die("raw data outside raw mode");
+        framing_die("raw data outside raw mode");
     const uint8_t *l = len ? memchr(bytes, 'L', len) : NULL;
     if (!l) {
         log_put(&x->raw, bytes, len);
@@ -149,7 +149,7 @@ static void int_got(weft_int_receiver *ir, const uint8_t *s, size_t len)
 {
     int_rx *x = (int_rx *)ir;
     if (len > x->cfg->int_max)
-        die("an int-prefixed string longer than string_max was delivered");
+        framing_die("an int-prefixed string longer than string_max was delivered");
     log_msg(&x->log, 'i', s, len);
     if (len > 0 && s[0] == 'P')
         weft_int_receiver_pause(ir);
@@ -167,7 +167,7 @@ static void ns_got(weft_netstring_receiver *nr, const uint8_t *s, size_t len)
 {
     ns_rx *x = (ns_rx *)nr;
     if (len > x->cfg->ns_max)
-        die("a netstring longer than string_max was delivered");
+        framing_die("a netstring longer than string_max was delivered");
     log_msg(&x->log, 'n', s, len);
     if (len > 0 && s[0] == 'P')
         weft_netstring_receiver_pause(nr);
@@ -202,21 +202,21 @@ static void run(int kind, const config *cfg, bool chunked, outcome *out)
         if (weft_line_receiver_init(&lx.lr, &line_hooks) != WEFT_OK ||
             weft_line_receiver_set_delimiter(&lx.lr, cfg->delim, cfg->delim_len) != WEFT_OK ||
             weft_line_receiver_set_line_max(&lx.lr, cfg->line_max) != WEFT_OK)
-            die("line receiver setup");
+            framing_die("line receiver setup");
         if (cfg->held_max)
             lx.lr.held_max = cfg->held_max;
         break;
     case KIND_INT:
         if (weft_int_receiver_init(&ix.ir, cfg->prefix, &int_hooks) != WEFT_OK ||
             weft_int_receiver_set_string_max(&ix.ir, cfg->int_max) != WEFT_OK)
-            die("int receiver setup");
+            framing_die("int receiver setup");
         if (cfg->held_max)
             ix.ir.held_max = cfg->held_max;
         break;
     default:
         if (weft_netstring_receiver_init(&nx.nr, &ns_hooks) != WEFT_OK ||
             weft_netstring_receiver_set_string_max(&nx.nr, cfg->ns_max) != WEFT_OK)
-            die("netstring receiver setup");
+            framing_die("netstring receiver setup");
         if (cfg->held_max)
             nx.nr.held_max = cfg->held_max;
         break;
@@ -236,27 +236,27 @@ static void run(int kind, const config *cfg, bool chunked, outcome *out)
             for (int k = 0; k < (1 << 20) && lx.lr.paused && !lx.lr.stopped; k++)
                 weft_line_receiver_resume(&lx.lr);
             if (lx.lr.part_len_ >= lx.lr.line_max + lx.lr.delimiter_len)
-                die("line receiver: partial line past line_max + delimiter");
+                framing_die("line receiver: partial line past line_max + delimiter");
             if (lx.lr.rx_.held_len > lx.lr.held_max)
-                die("line receiver: held bytes past held_max");
+                framing_die("line receiver: held bytes past held_max");
             break;
         case KIND_INT:
             weft_int_receiver_feed(&ix.ir, p, n);
             for (int k = 0; k < (1 << 20) && ix.ir.paused; k++)
                 weft_int_receiver_resume(&ix.ir);
             if (ix.ir.part_len_ > ix.ir.string_max + ix.ir.prefix_bytes)
-                die("int receiver: partial frame past string_max + prefix");
+                framing_die("int receiver: partial frame past string_max + prefix");
             if (ix.ir.rx_.held_len > ix.ir.held_max)
-                die("int receiver: held bytes past held_max");
+                framing_die("int receiver: held bytes past held_max");
             break;
         default:
             weft_netstring_receiver_feed(&nx.nr, p, n);
             for (int k = 0; k < (1 << 20) && nx.nr.paused; k++)
                 weft_netstring_receiver_resume(&nx.nr);
             if (nx.nr.part_len_ > nx.nr.string_max + 1)
-                die("netstring receiver: partial payload past string_max + 1");
+                framing_die("netstring receiver: partial payload past string_max + 1");
             if (nx.nr.rx_.held_len > nx.nr.held_max)
-                die("netstring receiver: held bytes past held_max");
+                framing_die("netstring receiver: held bytes past held_max");
             break;
         }
         at += n;

@@ -19,7 +19,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void fail(const char *what, const weft_diags *d)
+static void parser_fail(const char *what, const weft_diags *d)
 {
     fprintf(stderr, "fuzz_parser: %s\n", what);
     if (d)
@@ -47,41 +47,41 @@ static size_t line_length(const uint8_t *text, size_t len, int line)
 static void check_diags(const uint8_t *data, size_t size, const weft_diags *d)
 {
     if (d->count == 0)
-        fail("EPARSE without a diagnostic", d);
+        parser_fail("EPARSE without a diagnostic", d);
     for (size_t i = 0; i < d->count; i++) {
         const weft_diag *g = &d->items[i];
         if (g->line < 1 || g->col < 1)
-            fail("diagnostic without a position", d);
+            parser_fail("diagnostic without a position", d);
         size_t ll = line_length(data, size, g->line);
         if (ll == SIZE_MAX)
-            fail("diagnostic on a line past the end of the text", d);
+            parser_fail("diagnostic on a line past the end of the text", d);
         if ((size_t)g->col > ll + 1)
-            fail("diagnostic column past the end of its line", d);
+            parser_fail("diagnostic column past the end of its line", d);
         if (!g->msg || !g->msg[0])
-            fail("diagnostic without a message", d);
+            parser_fail("diagnostic without a message", d);
         if (i > 0) {
             const weft_diag *p = &d->items[i - 1];
             if (p->line > g->line || (p->line == g->line && p->col > g->col))
-                fail("diagnostics out of file order", d);
+                parser_fail("diagnostics out of file order", d);
         }
         char *text = weft_diag_format(g);
         if (text) {
             char prefix[64];
             snprintf(prefix, sizeof prefix, "fuzz.scn:%d:%d: ", g->line, g->col);
             if (strncmp(text, prefix, strlen(prefix)) != 0)
-                fail("diagnostic rendering is not file:line:col: message", d);
+                parser_fail("diagnostic rendering is not file:line:col: message", d);
             weft_free(text);
         }
     }
 }
 
-static weft_registry *registry(void)
+static weft_registry *parser_registry(void)
 {
     static weft_registry *reg;
     if (!reg) {
         reg = weft_registry_new();
         if (!reg || weft_registry_add_builtins(reg) != WEFT_OK)
-            fail("cannot build the built-in registry", NULL);
+            parser_fail("cannot build the built-in parser_registry", NULL);
     }
     return reg;
 }
@@ -95,27 +95,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = weft_scenario_parse((const char *)data, size, "fuzz.scn", &sc, &d1);
     if (rc == WEFT_ENOMEM) {
         if (sc)
-            fail("ENOMEM with a scenario", &d1);
+            parser_fail("ENOMEM with a scenario", &d1);
         weft_diags_clear(&d1);
         return 0;
     }
     if (rc == WEFT_OK) {
         if (!sc)
-            fail("OK without a scenario", &d1);
+            parser_fail("OK without a scenario", &d1);
         if (!weft_scenario_name(sc) || !weft_scenario_file(sc) ||
             strcmp(weft_scenario_file(sc), "fuzz.scn") != 0)
-            fail("accessors of a parsed scenario", &d1);
+            parser_fail("accessors of a parsed scenario", &d1);
         weft_diags cd;
         weft_diags_init(&cd);
-        int crc = weft_scenario_check(sc, registry(), &cd);
+        int crc = weft_scenario_check(sc, parser_registry(), &cd);
         if (crc == WEFT_ENOTFOUND)
             check_diags(data, size, &cd);
         else if (crc != WEFT_OK && crc != WEFT_ENOMEM)
-            fail("check returned an unexpected code", &cd);
+            parser_fail("check returned an unexpected code", &cd);
         weft_diags_clear(&cd);
     } else if (rc == WEFT_EPARSE) {
         if (sc)
-            fail("EPARSE with a scenario", &d1);
+            parser_fail("EPARSE with a scenario", &d1);
         check_diags(data, size, &d1);
     } else {
         fprintf(stderr, "fuzz_parser: parse returned %s\n", weft_err_name(rc));
@@ -126,14 +126,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc2 = weft_scenario_parse((const char *)data, size, "fuzz.scn", &sc2, &d2);
     if (rc2 != WEFT_ENOMEM) {
         if (rc2 != rc || d2.count != d1.count || d2.truncated != d1.truncated)
-            fail("a second parse of the same text differs", &d2);
+            parser_fail("a second parse of the same text differs", &d2);
         for (size_t i = 0; i < d1.count; i++) {
             if (d1.items[i].line != d2.items[i].line || d1.items[i].col != d2.items[i].col ||
                 strcmp(d1.items[i].msg, d2.items[i].msg) != 0)
-                fail("a second parse gives other diagnostics", &d2);
+                parser_fail("a second parse gives other diagnostics", &d2);
         }
         if (sc && sc2 && weft_scenario_statements(sc) != weft_scenario_statements(sc2))
-            fail("a second parse gives another number of statements", &d2);
+            parser_fail("a second parse gives another number of statements", &d2);
     }
     weft_scenario_free(sc);
     weft_scenario_free(sc2);

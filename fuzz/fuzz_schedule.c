@@ -45,10 +45,10 @@ typedef struct loaded {
 
 static loaded scenarios[SCENARIOS_MAX];
 static size_t nscenarios;
-static weft_registry *registry;
+static weft_registry *schedule_registry;
 static bool pinned;
 
-static void die(const char *fmt, const char *arg)
+static void schedule_die(const char *fmt, const char *arg)
 {
     fprintf(stderr, "fuzz_schedule: ");
     fprintf(stderr, fmt, arg);
@@ -81,9 +81,9 @@ static void load_one(const char *path)
     weft_diags_init(&d);
     weft_scenario *sc = NULL;
     if (weft_scenario_load(path, &sc, &d) != WEFT_OK ||
-        weft_scenario_check(sc, registry, &d) != WEFT_OK) {
+        weft_scenario_check(sc, schedule_registry, &d) != WEFT_OK) {
         weft_diags_write(&d, stderr);
-        die("a bundled scenario does not load: %s", path);
+        schedule_die("a bundled scenario does not load: %s", path);
     }
     weft_diags_clear(&d);
     scenarios[nscenarios].path = strdup(path);
@@ -117,12 +117,12 @@ static const char *scenario_dir(char *buf, size_t cap)
     return "scenarios";
 }
 
-static void init(void)
+static void schedule_init(void)
 {
-    registry = weft_registry_new();
-    if (!registry || weft_registry_add_builtins(registry) != WEFT_OK ||
-        weft_bugs_register(registry) != WEFT_OK)
-        die("cannot build the registry%s", "");
+    schedule_registry = weft_registry_new();
+    if (!schedule_registry || weft_registry_add_builtins(schedule_registry) != WEFT_OK ||
+        weft_bugs_register(schedule_registry) != WEFT_OK)
+        schedule_die("cannot build the schedule_registry%s", "");
     const char *one = getenv("WEFT_FUZZ_SCENARIO");
     if (one && *one) {
         pinned = true;
@@ -134,7 +134,7 @@ static void init(void)
     struct dirent **names = NULL;
     int n = scandir(dir, &names, scn_only, by_name);
     if (n <= 0)
-        die("no scenario found in %s (set WEFT_SCENARIO_DIR)", dir);
+        schedule_die("no scenario found in %s (set WEFT_SCENARIO_DIR)", dir);
     for (int i = 0; i < n; i++) {
         char path[PATH_MAX + 300];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
@@ -167,18 +167,18 @@ static void run_once(const loaded *l, const uint8_t *bytes, size_t len, weft_run
     weft_run_options_init(&opt);
     opt.choices = weft_choice_bytes(bytes, len);
     if (!opt.choices)
-        die("out of memory%s", "");
-    int rc = weft_scenario_run(l->sc, registry, &opt, res);
+        schedule_die("out of memory%s", "");
+    int rc = weft_scenario_run(l->sc, schedule_registry, &opt, res);
     if (rc == WEFT_ENOMEM)
-        die("out of memory in the run of %s", l->path);
+        schedule_die("out of memory in the run of %s", l->path);
     if (rc != WEFT_OK)
-        die("the runner returned an error for %s", l->path);
+        schedule_die("the runner returned an error for %s", l->path);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!registry)
-        init();
+    if (!schedule_registry)
+        schedule_init();
     const loaded *l = &scenarios[0];
     const uint8_t *bytes = data;
     size_t len = size;
