@@ -369,10 +369,13 @@ static void trace_delivery(weft_simnet *n, const net_side *s, size_t bytes)
     weft_sim_trace(n->sim, "net.deliver", "%s", line);
 }
 
-/* A rate draw: only asked when the rate is not zero. */
+/* A rate draw: only asked when the rate is not zero. The fault strikes on
+ * the top ppm answers of [0, 1000000), so answer 0, the default a replay or
+ * an exhausted byte source gives, never strikes unless the rate is 1000000
+ * (always). */
 static bool fault_strikes(weft_simnet *n, uint32_t ppm, const char *label)
 {
-    return ppm && weft__sim_choose(n->sim, 1000000u, label) < ppm;
+    return ppm && weft__sim_choose(n->sim, 1000000u, label) >= 1000000u - ppm;
 }
 
 /* ------------------------------------------------------------- Pipes */

@@ -721,6 +721,60 @@ static void zero_rates_ask_nothing(void **state)
     world_free(w);
 }
 
+/* Answer 0 is the documented "no fault" default: replaying an all-zero
+ * list (or running past its end) with every rate just short of "always"
+ * asks the rate questions and strikes nothing. At the full rate the same
+ * zero answers do strike. */
+static void zero_answers_strike_no_fault(void **state)
+{
+    (void)state;
+    weft_net_config n = latency_cfg(1 * MS, 1 * MS);
+    n.reset_ppm = 999999;
+    n.stall_ppm = 999999;
+    n.stall_max_ns = 1 * S;
+    n.refuse_ppm = 999999;
+    n.max_chunk = 4;
+    const uint32_t zeros[64] = {0};
+    world *w = world_new(&n, weft_choice_replay(zeros, 64), true);
+    listen_on(w, "server", "tcp:2000");
+    connect_from(w, "client", "tcp:server:2000");
+    run(w);
+    assert_int_equal(w->failed, 0);
+    assert_non_null(w->client);
+    weft_time_ns t0 = weft_now(w->r);
+    write_str(ct(w), "0123456789abcdef");
+    assert_int_equal(weft_transport_lose_connection(ct(w)), WEFT_OK);
+    run(w);
+    assert_data(w->server, "0123456789abcdef");
+    assert_string_equal(w->server->reason, WEFT_REASON_DONE);
+    assert_true(w->server->last_data_at - t0 <= 1 * MS); /* no stall */
+    assert_true(trace_has(w, "choice fault.refuse 0/1000000"));
+    assert_true(trace_has(w, "choice fault.reset 0/1000000"));
+    assert_true(trace_has(w, "choice fault.stall 0/1000000"));
+    assert_false(trace_has(w, "net.fault"));
+    world_free(w);
+    /* Rate 1000000 is "always": even answer 0 strikes. */
+    n.refuse_ppm = 1000000;
+    w = world_new(&n, weft_choice_replay(NULL, 0), true);
+    listen_on(w, "server", "tcp:2000");
+    connect_from(w, "client", "tcp:server:2000");
+    run(w);
+    assert_int_equal(w->failed, 1);
+    assert_string_equal(w->fail_reason, WEFT_REASON_REFUSED);
+    world_free(w);
+    /* And the top answer strikes at the smallest rate. */
+    n = latency_cfg(1 * MS, 1 * MS);
+    n.refuse_ppm = 1;
+    const uint32_t top[] = {999999};
+    w = world_new(&n, weft_choice_replay(top, 1), true);
+    listen_on(w, "server", "tcp:2000");
+    connect_from(w, "client", "tcp:server:2000");
+    run(w);
+    assert_int_equal(w->failed, 1);
+    assert_string_equal(w->fail_reason, WEFT_REASON_REFUSED);
+    world_free(w);
+}
+
 static void config_validation(void **state)
 {
     (void)state;
@@ -948,6 +1002,7 @@ int main(void)
         cmocka_unit_test(reset_rate_keeps_a_prefix),
         cmocka_unit_test(stall_rate_delays_but_keeps_order),
         cmocka_unit_test(zero_rates_ask_nothing),
+        cmocka_unit_test(zero_answers_strike_no_fault),
         cmocka_unit_test(config_validation),
         cmocka_unit_test(reconnecting_client_across_a_crash),
         cmocka_unit_test(chaos_invariants),
