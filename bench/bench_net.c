@@ -327,7 +327,14 @@ static int heartbeats(size_t clients, int64_t hour_ns, stopwatch *sw, double *vi
     return 0;
 }
 
-int main(void)
+/* An optional argument runs one part: "1conn", "10k", "unchunked", "idle"
+ * or "heartbeat" (for profiling); none runs them all. */
+static int want(int argc, char **argv, const char *part)
+{
+    return argc < 2 || strcmp(argv[1], part) == 0;
+}
+
+int main(int argc, char **argv)
 {
     stopwatch sw;
     double msgs, per, bytes, virt_s;
@@ -336,30 +343,40 @@ int main(void)
     weft_net_config latency_only = chunky;
     latency_only.max_chunk = 0;
     latency_only.coalesce = false;
+    if (want(argc, argv, "1conn")) {
     if (pingpong(&chunky, 1, BENCH_ROUNDS_1, &sw, &msgs, &per))
         return 1;
     printf("bench: net_pingpong_1conn %.0f msg/s\n", msgs / sw.cpu);
     printf("bench: net_pingpong_1conn_wall %.0f msg/s\n", msgs / sw.wall);
     printf("bench: net_pingpong_1conn_events_per_msg %.2f events\n", per);
+    }
+    if (want(argc, argv, "10k")) {
     if (pingpong(&chunky, 10000, 100, &sw, &msgs, &per))
         return 1;
     printf("bench: net_pingpong_10k %.0f msg/s\n", msgs / sw.cpu);
     printf("bench: net_pingpong_10k_wall %.0f msg/s\n", msgs / sw.wall);
     printf("bench: net_pingpong_10k_events_per_msg %.2f events\n", per);
+    }
     /* For comparison: latency on, chunking off (whole writes). */
+    if (want(argc, argv, "unchunked")) {
     if (pingpong(&latency_only, 1, BENCH_ROUNDS_1, &sw, &msgs, &per))
         return 1;
     printf("bench: net_pingpong_1conn_unchunked %.0f msg/s\n", msgs / sw.cpu);
     if (pingpong(&latency_only, 10000, 100, &sw, &msgs, &per))
         return 1;
     printf("bench: net_pingpong_10k_unchunked %.0f msg/s\n", msgs / sw.cpu);
+    }
+    if (want(argc, argv, "idle")) {
     if (idle_pair_bytes(10000, &bytes))
         return 1;
     printf("bench: net_idle_pair_bytes %.0f bytes\n", bytes);
+    }
+    if (want(argc, argv, "heartbeat")) {
     if (heartbeats(1000, 3600 * WEFT_NS_PER_S, &sw, &virt_s, &beats))
         return 1;
     printf("bench: net_heartbeat_speedup %.0f virtual_s/cpu_s\n", virt_s / sw.cpu);
     printf("bench: net_heartbeat_speedup_wall %.0f virtual_s/wall_s\n", virt_s / sw.wall);
     printf("bench: net_heartbeat_messages %llu messages\n", (unsigned long long)beats);
+    }
     return 0;
 }

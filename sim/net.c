@@ -335,38 +335,21 @@ static size_t split_size(weft_simnet *n, size_t span)
     return max - weft__sim_choose(n->sim, (uint32_t)max, "net.chunk");
 }
 
-/* Decimal digits of v at p; returns the end. */
-static char *put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
-    int k = 0;
-    do {
-        tmp[k++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (k)
-        *p++ = tmp[--k];
-    return p;
-}
-
-static char *put_str(char *p, const char *s)
-{
-    while (*s)
-        *p++ = *s++;
-    return p;
-}
-
-/* The delivery note, formatted by hand: it is written once per delivery,
- * and the trace hash covers its text whether or not text is kept. */
+/* The delivery note: hashed from its integers; formatted only when text
+ * is wanted. */
+#define DELIVER_KIND "net.deliver"
+#define DELIVER_FMT "conn=%llu dir=%s bytes=%zu"
 static void trace_delivery(weft_simnet *n, const net_side *s, size_t bytes)
 {
-    char line[96];
-    char *p = put_str(line, "conn=");
-    p = put_u64(p, s->conn->id);
-    p = put_str(p, s->idx == 0 ? " dir=c>s bytes=" : " dir=s>c bytes=");
-    p = put_u64(p, bytes);
-    *p = '\0';
-    weft_sim_trace(n->sim, "net.deliver", "%s", line);
+    if (weft_sim_tracing(n->sim)) {
+        weft__sim_tracef(n->sim, DELIVER_KIND, DELIVER_FMT, (unsigned long long)s->conn->id,
+                         dir_name(s), bytes);
+        return;
+    }
+    /* The same record from its words (weft__sim_note_words). */
+    uint64_t words[3] = {s->conn->id, weft__sim_static_hash(n->sim, dir_name(s)),
+                         (uint64_t)bytes};
+    weft__sim_note_words(n->sim, DELIVER_KIND, DELIVER_FMT, words, 3);
 }
 
 /* A rate draw: only asked when the rate is not zero. The fault strikes on
@@ -546,7 +529,7 @@ static void pipe_schedule(net_side *s)
             hold_ns = 1 + (int64_t)weft__sim_choose(n->sim, bound, "net.stall");
         }
         due = later(due, hold_ns);
-        weft_sim_trace(n->sim, "net.fault", "stall conn=%llu dir=%s ns=%lld",
+        weft__sim_tracef(n->sim, "net.fault", "stall conn=%llu dir=%s ns=%lld",
                        (unsigned long long)s->conn->id, dir_name(s), (long long)hold_ns);
     }
     if (due < p->last_due_ns)
@@ -640,7 +623,7 @@ static void side_lose(net_side *s, const char *type, const char *msg)
     s->notify &= ~(unsigned)NOTIFY_LOST;
     c->busy++;
     if (!n->freeing)
-        weft_sim_trace(n->sim, "net.lost", "conn=%llu side=%s reason=%s",
+        weft__sim_tracef(n->sim, "net.lost", "conn=%llu side=%s reason=%s",
                    (unsigned long long)c->id, s->idx == 0 ? "client" : "server", type);
     if (s->producer) {
         weft_producer pr = *s->producer;
@@ -676,7 +659,7 @@ static void side_lose(net_side *s, const char *type, const char *msg)
 /* Both sides lose the connection now, with ConnectionLost. */
 static void conn_reset(net_conn *c, const char *msg)
 {
-    weft_sim_trace(c->n->sim, "net.fault", "reset conn=%llu", (unsigned long long)c->id);
+    weft__sim_tracef(c->n->sim, "net.fault", "reset conn=%llu", (unsigned long long)c->id);
     for (int i = 0; i < 2; i++) {
         net_side *s = &c->side[i];
         pipe_drop(c->n, &s->out);
@@ -748,7 +731,7 @@ static void client_open(net_conn *c)
         c->connector = NULL;
         side_mark_lost(s);
         side_push(s, REC_RST);
-        weft_sim_trace(n->sim, "net.abandoned", "conn=%llu", (unsigned long long)c->id);
+        weft__sim_tracef(n->sim, "net.abandoned", "conn=%llu", (unsigned long long)c->id);
         return;
     }
     weft_factory *f = cn->base.factory;
@@ -773,7 +756,7 @@ static void client_open(net_conn *c)
         weft__sim_cancel(n->sim, cn->timeout_ev);
         cn->timeout_ev = NULL;
     }
-    weft_sim_trace(n->sim, "net.connected", "conn=%llu", (unsigned long long)c->id);
+    weft__sim_tracef(n->sim, "net.connected", "conn=%llu", (unsigned long long)c->id);
     p->ops->connection_made(p);
 }
 
@@ -814,7 +797,7 @@ static void pipe_fire(void *ctx)
     net_rec *rec = rec_head(p);
     if (blocked(n, s->host, r->host)) {
         p->held = true;
-        weft_sim_trace(n->sim, "net.hold", "conn=%llu dir=%s", (unsigned long long)c->id,
+        weft__sim_tracef(n->sim, "net.hold", "conn=%llu dir=%s", (unsigned long long)c->id,
                        dir_name(s));
         goto out;
     }
@@ -879,14 +862,14 @@ static void pipe_fire(void *ctx)
         break;
     case REC_FIN:
         rec_pop(p);
-        weft_sim_trace(n->sim, "net.fin", "conn=%llu dir=%s", (unsigned long long)c->id,
+        weft__sim_tracef(n->sim, "net.fin", "conn=%llu dir=%s", (unsigned long long)c->id,
                        dir_name(s));
         pipe_schedule(s);
         fin_arrived(r);
         break;
     case REC_RST:
         rec_pop(p);
-        weft_sim_trace(n->sim, "net.rst", "conn=%llu dir=%s", (unsigned long long)c->id,
+        weft__sim_tracef(n->sim, "net.rst", "conn=%llu dir=%s", (unsigned long long)c->id,
                        dir_name(s));
         if (!r->lost) {
             pipe_drop(n, &r->out);
@@ -974,7 +957,7 @@ static int tr_lose_connection(weft_transport *t)
     if (s->lost || s->closing)
         return WEFT_OK; /* already on its way: a no-op, as in Twisted */
     s->closing = true;
-    weft_sim_trace(s->conn->n->sim, "net.close", "conn=%llu side=%s",
+    weft__sim_tracef(s->conn->n->sim, "net.close", "conn=%llu side=%s",
                    (unsigned long long)s->conn->id, s->idx == 0 ? "client" : "server");
     if (!s->write_closed) {
         s->write_closed = true;
@@ -991,7 +974,7 @@ static int tr_abort(weft_transport *t)
     if (s->lost || s->lost_type)
         return WEFT_OK;
     net_conn *c = s->conn;
-    weft_sim_trace(c->n->sim, "net.abort", "conn=%llu side=%s", (unsigned long long)c->id,
+    weft__sim_tracef(c->n->sim, "net.abort", "conn=%llu side=%s", (unsigned long long)c->id,
                    s->idx == 0 ? "client" : "server");
     s->write_closed = true;
     s->closing = true;
@@ -1010,7 +993,7 @@ static int tr_lose_write_connection(weft_transport *t)
     if (s->write_closed)
         return WEFT_OK;
     s->write_closed = true;
-    weft_sim_trace(s->conn->n->sim, "net.shutdown", "conn=%llu side=%s",
+    weft__sim_tracef(s->conn->n->sim, "net.shutdown", "conn=%llu side=%s",
                    (unsigned long long)s->conn->id, s->idx == 0 ? "client" : "server");
     return side_push(s, REC_FIN);
 }
@@ -1115,7 +1098,7 @@ static void listener_deactivate(net_listener *l)
         return;
     l->active = false;
     l->n->lis_active--;
-    weft_sim_trace(l->n->sim, "net.unlisten", "host=%s port=%u", l->addr.host,
+    weft__sim_tracef(l->n->sim, "net.unlisten", "host=%s port=%u", l->addr.host,
                    (unsigned)l->addr.port);
     weft__factory_do_stop(l->base.factory);
 }
@@ -1191,7 +1174,7 @@ int weft__simnet_listen(weft_simnet *n, const weft_endpoint *ep, weft_factory *f
     l->active = true;
     n->lis_active++;
     NET_LIST_APPEND(&n->lis_head, &n->lis_tail, l);
-    weft_sim_trace(n->sim, "net.listen", "host=%s port=%u", l->addr.host, (unsigned)port);
+    weft__sim_tracef(n->sim, "net.listen", "host=%s port=%u", l->addr.host, (unsigned)port);
     weft__factory_do_start(f);
     if (out)
         *out = &l->base;
@@ -1248,7 +1231,7 @@ static void connector_fail(net_connector *cn, const char *type, const char *msg)
         cn->conn = NULL;
     }
     cn->state = CN_IDLE;
-    weft_sim_trace(n->sim, "net.connect_failed", "to=%s:%u reason=%s", cn->base.endpoint.host,
+    weft__sim_tracef(n->sim, "net.connect_failed", "to=%s:%u reason=%s", cn->base.endpoint.host,
                    (unsigned)cn->base.endpoint.port, type);
     weft_factory *f = cn->base.factory;
     if (f->connection_failed && !cn->free_pending) {
@@ -1336,7 +1319,7 @@ static void on_syn(void *ctx)
     uint32_t target = cn->target;
     uint16_t port = cn->base.endpoint.port;
     if (partitioned(n, cn->host, target)) {
-        weft_sim_trace(n->sim, "net.syn_lost", "from=%s to=%s:%u", host_name(n, cn->host),
+        weft__sim_tracef(n->sim, "net.syn_lost", "from=%s to=%s:%u", host_name(n, cn->host),
                        host_name(n, target), (unsigned)port);
         return; /* the connect times out */
     }
@@ -1349,7 +1332,7 @@ static void on_syn(void *ctx)
     else if (!(l = listener_find(n, target, port)))
         why = "no listener";
     if (why) {
-        weft_sim_trace(n->sim, "net.refused", "from=%s to=%s:%u reason=%s",
+        weft__sim_tracef(n->sim, "net.refused", "from=%s to=%s:%u reason=%s",
                        host_name(n, cn->host), host_name(n, target), (unsigned)port, why);
         connector_fail_at(cn, later(net_now(n), pick_latency(n)), WEFT_REASON_REFUSED, why);
         return;
@@ -1362,7 +1345,7 @@ static void on_syn(void *ctx)
     c->connector = cn;
     cn->conn = c;
     net_side *s = &c->side[1];
-    weft_sim_trace(n->sim, "net.accept", "conn=%llu %s:%u>%s:%u", (unsigned long long)c->id,
+    weft__sim_tracef(n->sim, "net.accept", "conn=%llu %s:%u>%s:%u", (unsigned long long)c->id,
                    c->addr[0].host, (unsigned)c->addr[0].port, c->addr[1].host,
                    (unsigned)port);
     c->busy++;
@@ -1385,7 +1368,7 @@ static void on_syn(void *ctx)
     } else if (!p) {
         /* Refused by the server factory: the client sees the connection
          * open and close cleanly. */
-        weft_sim_trace(n->sim, "net.no_protocol", "conn=%llu", (unsigned long long)c->id);
+        weft__sim_tracef(n->sim, "net.no_protocol", "conn=%llu", (unsigned long long)c->id);
         s->write_closed = true;
         side_push(s, REC_FIN);
         side_mark_lost(s);
@@ -1414,7 +1397,7 @@ static int connector_start(net_connector *cn)
     if (!cn->timeout_ev)
         return WEFT_ENOMEM;
     const char *to = cn->base.endpoint.host;
-    weft_sim_trace(n->sim, "net.connect", "from=%s to=%s:%u", host_name(n, cn->host), to,
+    weft__sim_tracef(n->sim, "net.connect", "from=%s to=%s:%u", host_name(n, cn->host), to,
                    (unsigned)cn->base.endpoint.port);
     uint32_t target = weft__simnet_host(n, to, false);
     int err = WEFT_OK;
@@ -1426,7 +1409,7 @@ static int connector_start(net_connector *cn)
     } else {
         cn->target = target;
         if (partitioned(n, cn->host, target)) {
-            weft_sim_trace(n->sim, "net.syn_lost", "from=%s to=%s:%u", host_name(n, cn->host),
+            weft__sim_tracef(n->sim, "net.syn_lost", "from=%s to=%s:%u", host_name(n, cn->host),
                            to, (unsigned)cn->base.endpoint.port);
         } else {
             cn->ev = weft__sim_schedule(n->sim, later(now, pick_latency(n)), target, "net.syn",
@@ -1737,7 +1720,7 @@ int weft_sim_partition(weft_sim *s, const char *a, const char *b)
                    ia < ib ? ib : ia);
     if (err)
         return err;
-    weft_sim_trace(s, "net.fault", "partition %s %s", a, b);
+    weft__sim_tracef(s, "net.fault", "partition %s %s", a, b);
     return WEFT_OK;
 }
 
@@ -1753,7 +1736,7 @@ int weft_sim_heal(weft_sim *s, const char *a, const char *b)
         return WEFT_ESTATE;
     memmove(&n->parts[at], &n->parts[at + 1], (n->parts_len - at - 1) * sizeof *n->parts);
     n->parts_len--;
-    weft_sim_trace(s, "net.fault", "heal %s %s", a, b);
+    weft__sim_tracef(s, "net.fault", "heal %s %s", a, b);
     unhold(n, ia, ib, true);
     return WEFT_OK;
 }
@@ -1770,7 +1753,7 @@ int weft_sim_stall(weft_sim *s, const char *a, const char *b)
     err = pair_add(&n->stalls, &n->stalls_len, &n->stalls_cap, ia, ib);
     if (err)
         return err;
-    weft_sim_trace(s, "net.fault", "stall %s>%s", a, b);
+    weft__sim_tracef(s, "net.fault", "stall %s>%s", a, b);
     return WEFT_OK;
 }
 
@@ -1786,7 +1769,7 @@ int weft_sim_release(weft_sim *s, const char *a, const char *b)
         return WEFT_ESTATE;
     memmove(&n->stalls[at], &n->stalls[at + 1], (n->stalls_len - at - 1) * sizeof *n->stalls);
     n->stalls_len--;
-    weft_sim_trace(s, "net.fault", "release %s>%s", a, b);
+    weft__sim_tracef(s, "net.fault", "release %s>%s", a, b);
     unhold(n, ia, ib, false);
     return WEFT_OK;
 }
@@ -1803,7 +1786,7 @@ int weft_sim_crash(weft_sim *s, const char *host)
     if (!n->hosts[h].up)
         return WEFT_ESTATE;
     n->hosts[h].up = false;
-    weft_sim_trace(s, "net.fault", "crash %s", host);
+    weft__sim_tracef(s, "net.fault", "crash %s", host);
     for (net_listener *l = n->lis_head; l; l = l->next)
         if (l->host == h)
             listener_deactivate(l);
@@ -1830,7 +1813,7 @@ int weft_sim_restart(weft_sim *s, const char *host)
     if (n->hosts[h].up)
         return WEFT_ESTATE;
     n->hosts[h].up = true;
-    weft_sim_trace(s, "net.fault", "restart %s", host);
+    weft__sim_tracef(s, "net.fault", "restart %s", host);
     return WEFT_OK;
 }
 
@@ -1873,7 +1856,7 @@ int weft_sim_abort(weft_sim *s, const char *a, const char *b)
                 continue;
             if (sd->lost || sd->lost_type || (!sd->made && !sd->proto))
                 continue;
-            weft_sim_trace(s, "net.fault", "abort conn=%llu side=%s",
+            weft__sim_tracef(s, "net.fault", "abort conn=%llu side=%s",
                            (unsigned long long)c->id, i == 0 ? "client" : "server");
             tr_abort(&sd->transport);
         }

@@ -29,6 +29,7 @@
 #define LABEL_USER_CALL "call"
 #define LABEL_OVERFLOW "(other)"
 #define LINE_MAX_BYTES 512
+#define STATIC_MEMO_SLOTS 64u
 
 typedef struct label_info {
     const char *name;
@@ -48,8 +49,14 @@ struct weft_sim {
     uint32_t current_host;
     label_info *labels;
     size_t nlabels, labels_cap;
-    const char *choice_label; /* cache of the last choice label's hash */
-    uint64_t choice_label_hash;
+    /* Memo of the hashes of static strings (choice labels, the kinds and
+     * formats of internal notes), indexed by bits of the string's address.
+     * The index only decides whether a hash is recomputed, never a result:
+     * a slot holds the string it was computed from. */
+    struct {
+        const char *s;
+        uint64_t hash;
+    } memo[STATIC_MEMO_SLOTS];
     weft__trace trace;
 };
 
@@ -138,17 +145,26 @@ static void trace_event(weft_sim *s, weft_time_ns t, uint64_t seq, unsigned labe
         weft__trace_emit(&s->trace, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
+/* The hash of a static string (one whose bytes never change at that
+ * address): choice labels and internal note kinds and formats. */
+static uint64_t static_hash(weft_sim *s, const char *str)
+{
+    uintptr_t a = (uintptr_t)str;
+    size_t slot = (size_t)((a >> 3) ^ (a >> 11)) & (STATIC_MEMO_SLOTS - 1u);
+    if (s->memo[slot].s != str) {
+        s->memo[slot].s = str;
+        s->memo[slot].hash = weft__trace_strhash(str);
+    }
+    return s->memo[slot].hash;
+}
+
 static void trace_choice(weft_sim *s, const char *label, uint32_t value, uint32_t n)
 {
-    if (label != s->choice_label) {
-        s->choice_label = label;
-        s->choice_label_hash = weft__trace_strhash(label);
-    }
     uint64_t *h = &s->trace.hash;
     weft__trace_mix(h, WEFT__TRACE_CHOICE);
     weft__trace_mix(h, (uint64_t)s->now);
     weft__trace_mix(h, (uint64_t)value | (uint64_t)n << 32);
-    weft__trace_mix(h, s->choice_label_hash);
+    weft__trace_mix(h, static_hash(s, label));
     if (!weft__trace_text_on(&s->trace))
         return;
     char ts[WEFT__TRACE_TIME_MAX], line[LINE_MAX_BYTES];
@@ -159,54 +175,101 @@ static void trace_choice(weft_sim *s, const char *label, uint32_t value, uint32_
                          (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
 }
 
-void weft_sim_trace(weft_sim *s, const char *kind, const char *fmt, ...)
+/* Render a note's line "<time> <kind> <text>" (text on only). */
+static void note_text(weft_sim *s, const char *kind, const char *fmt, va_list ap)
 {
     char small[LINE_MAX_BYTES];
     char *text = small;
-    va_list ap;
-    va_start(ap, fmt);
+    va_list ap2;
+    va_copy(ap2, ap);
     int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
     if (n < 0) {
         small[0] = '\0';
         n = 0;
     } else if ((size_t)n >= sizeof small) {
         char *big = weft_malloc((size_t)n + 1);
         if (big) {
-            va_start(ap, fmt);
-            vsnprintf(big, (size_t)n + 1, fmt, ap);
-            va_end(ap);
+            vsnprintf(big, (size_t)n + 1, fmt, ap2);
             text = big;
         } else {
-            n = (int)sizeof small - 1; /* hash and show the truncated text */
+            n = (int)sizeof small - 1; /* show the truncated text */
         }
     }
-    if (!kind)
-        kind = "note";
-    uint64_t *h = &s->trace.hash;
-    weft__trace_mix(h, WEFT__TRACE_NOTE);
-    weft__trace_mix(h, (uint64_t)s->now);
-    weft__trace_mix(h, weft__trace_strhash(kind));
-    weft__trace_mix(h, weft__trace_strhash(text));
-    if (weft__trace_text_on(&s->trace)) {
-        char ts[WEFT__TRACE_TIME_MAX];
-        size_t tl = weft__trace_fmt_time(ts, s->now);
-        size_t kl = strlen(kind);
-        size_t len = tl + 1 + kl + 1 + (size_t)n;
-        char *line = weft_malloc(len + 1);
-        if (line) {
-            memcpy(line, ts, tl);
-            line[tl] = ' ';
-            memcpy(line + tl + 1, kind, kl);
-            line[tl + 1 + kl] = ' ';
-            memcpy(line + tl + 2 + kl, text, (size_t)n);
-            line[len] = '\0';
-            weft__trace_emit(&s->trace, line, len);
-            weft_free(line);
-        }
+    va_end(ap2);
+    char ts[WEFT__TRACE_TIME_MAX];
+    size_t tl = weft__trace_fmt_time(ts, s->now);
+    size_t kl = strlen(kind);
+    size_t len = tl + 1 + kl + 1 + (size_t)n;
+    char *line = weft_malloc(len + 1);
+    if (line) {
+        memcpy(line, ts, tl);
+        line[tl] = ' ';
+        memcpy(line + tl + 1, kind, kl);
+        line[tl + 1 + kl] = ' ';
+        memcpy(line + tl + 2 + kl, text, (size_t)n);
+        line[len] = '\0';
+        weft__trace_emit(&s->trace, line, len);
+        weft_free(line);
     }
     if (text != small)
         weft_free(text);
+}
+
+/* A note record: its words, then its text when wanted. */
+static void note(weft_sim *s, const char *kind, uint64_t kind_hash, const char *fmt,
+                 uint64_t fmt_hash, va_list ap)
+{
+    uint64_t *h = &s->trace.hash;
+    weft__trace_mix(h, WEFT__TRACE_NOTE);
+    weft__trace_mix(h, (uint64_t)s->now);
+    weft__trace_mix(h, kind_hash);
+    weft__trace_mix(h, fmt_hash);
+    /* A va_list parameter may be an array in disguise: take the address of
+     * a local copy only. */
+    va_list args;
+    va_copy(args, ap);
+    weft__trace_hash_args(h, fmt, &args);
+    va_end(args);
+    if (weft__trace_text_on(&s->trace))
+        note_text(s, kind, fmt, ap);
+}
+
+uint64_t weft__sim_static_hash(weft_sim *s, const char *str)
+{
+    return static_hash(s, str);
+}
+
+void weft__sim_note_words(weft_sim *s, const char *kind, const char *fmt, const uint64_t *words,
+                          size_t nwords)
+{
+    uint64_t *h = &s->trace.hash;
+    weft__trace_mix(h, WEFT__TRACE_NOTE);
+    weft__trace_mix(h, (uint64_t)s->now);
+    weft__trace_mix(h, static_hash(s, kind));
+    weft__trace_mix(h, static_hash(s, fmt));
+    for (size_t i = 0; i < nwords; i++)
+        weft__trace_mix(h, words[i]);
+}
+
+void weft__sim_tracef(weft_sim *s, const char *kind, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    note(s, kind, static_hash(s, kind), fmt, static_hash(s, fmt), ap);
+    va_end(ap);
+}
+
+void weft_sim_trace(weft_sim *s, const char *kind, const char *fmt, ...)
+{
+    if (!kind)
+        kind = "note";
+    if (!fmt)
+        fmt = "";
+    /* kind and fmt may be the caller's buffers: hash them afresh. */
+    va_list ap;
+    va_start(ap, fmt);
+    note(s, kind, weft__trace_strhash(kind), fmt, weft__trace_strhash(fmt), ap);
+    va_end(ap);
 }
 
 uint64_t weft_sim_trace_hash(const weft_sim *s)

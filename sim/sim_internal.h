@@ -32,6 +32,22 @@ weft_call *weft__sim_schedule(weft_sim *s, weft_time_ns when, uint32_t host, con
 void weft__sim_cancel(weft_sim *s, weft_call *c);
 /* Ask the choice source; traced as "choice <label> <value>/<n>". */
 uint32_t weft__sim_choose(weft_sim *s, uint32_t n, const char *label);
+/* weft_sim_trace for static kind and format strings (their hashes are
+ * memoised by address): the same record, the same hash, less work. */
+void weft__sim_tracef(weft_sim *s, const char *kind, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* The fastest note, for hot paths with no text wanted (weft_sim_tracing
+ * false): the caller passes the words weft__trace_hash_args would read from
+ * the arguments (integers as their 64-bit value, a %s string as
+ * weft__sim_static_hash of it), so the record hashes exactly as
+ * weft__sim_tracef(s, kind, fmt, args...) would. Tests compare the two. */
+void weft__sim_note_words(weft_sim *s, const char *kind, const char *fmt, const uint64_t *words,
+                          size_t nwords);
+/* The trace's string hash of a static string, memoised by address. */
+uint64_t weft__sim_static_hash(weft_sim *s, const char *str);
 weft_time_ns weft__sim_now(const weft_sim *s);
 uint32_t weft__sim_current_host(const weft_sim *s);
 void weft__sim_set_current_host_id(weft_sim *s, uint32_t host);

@@ -4,13 +4,17 @@
  * The hash is over a sequence of 64-bit words per record (docs/simulator.md):
  *   event:  1, time_ns, seq, strhash(label), host
  *   choice: 2, time_ns, value | bound << 32, strhash(label)
- *   note:   3, time_ns, strhash(kind), strhash(text)
- * strhash is FNV-1a 64 over the string's bytes including its NUL. Each word
+ *   note:   3, time_ns, strhash(kind), strhash(format), then one word per
+ *           argument the format consumes (weft__trace_hash_args)
+ * strhash is weft__trace_memhash over the string's bytes (no NUL). Each word
  * is mixed in with weft__trace_mix. The text lines are pure renderings of the
- * same records and never feed the hash.
+ * same records and never feed the hash, so a note costs no formatting when
+ * no text is wanted.
  */
 #ifndef WEFT_SIM_TRACE_H
 #define WEFT_SIM_TRACE_H
+
+#include <stdarg.h>
 
 #include "weft/sim.h"
 
@@ -44,8 +48,18 @@ static inline bool weft__trace_text_on(const weft__trace *t)
 
 void weft__trace_init(weft__trace *t, weft_trace_sink sink, void *ctx, bool keep);
 void weft__trace_destroy(weft__trace *t);
-/* FNV-1a 64 over s and its terminating NUL. */
+/* The string hash: weft__trace_mix over len, then the bytes as 64-bit
+ * little-endian words (the last one zero-padded). */
+uint64_t weft__trace_memhash(const void *p, size_t len);
 uint64_t weft__trace_strhash(const char *s);
+/* Mix one word per argument that the printf format fmt consumes, reading
+ * them from *ap: integers as their value (converted as printf converts it,
+ * then sign-extended to 64 bits), '*' widths and precisions likewise,
+ * strings as weft__trace_memhash of the bytes printf would print (NULL as
+ * "(null)"), floating point as the bits of the double, pointers (%p) as 0
+ * (addresses are never part of a run's identity) and %n as nothing. An
+ * unknown conversion mixes UINT64_MAX and stops reading arguments. */
+void weft__trace_hash_args(uint64_t *h, const char *fmt, va_list *ap);
 /* Render t as "S.NNNNNNNNN" into buf (WEFT__TRACE_TIME_MAX bytes); returns
  * the length. Integers only. */
 size_t weft__trace_fmt_time(char *buf, weft_time_ns t);

@@ -568,13 +568,18 @@ static void trace_long_lines(void **state)
 }
 
 /* The hash as docs/simulator.md specifies it, computed here independently. */
+static void spec_mix(uint64_t *h, uint64_t w);
+
 static uint64_t spec_strhash(const char *str)
 {
     uint64_t h = 0xcbf29ce484222325u;
-    size_t n = strlen(str) + 1; /* with the NUL */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)str[i];
-        h *= 0x100000001b3u;
+    size_t n = strlen(str);
+    spec_mix(&h, n);
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w = 0;
+        for (size_t j = 0; j < 8 && i + j < n; j++)
+            w |= (uint64_t)(unsigned char)str[i + j] << (8 * j);
+        spec_mix(&h, w);
     }
     return h;
 }
@@ -597,6 +602,8 @@ static void trace_hash_matches_spec(void **state)
     schedule(r, 7, tick, &b); /* seq 1 */
     assert_int_equal(weft_sim_run_until_quiet(s), WEFT_OK);
     weft_sim_trace(s, "mark", "x=%d", 5);
+    weft_sim_trace(s, "args", "%hhu %lld %-8.3s|%*d %p %zu %c %%", 300u, -2LL, "abcdef", 4, -9,
+                   (void *)s, (size_t)77, 'q');
 
     uint64_t h = 0xcbf29ce484222325u;
     spec_mix(&h, 2); /* choice at 7: value 1, bound 2, "order" */
@@ -615,7 +622,22 @@ static void trace_hash_matches_spec(void **state)
     spec_mix(&h, 3); /* note */
     spec_mix(&h, 7);
     spec_mix(&h, spec_strhash("mark"));
-    spec_mix(&h, spec_strhash("x=5"));
+    spec_mix(&h, spec_strhash("x=%d"));
+    spec_mix(&h, 5);
+    /* Arguments as printf converts them; strings by the bytes printed;
+     * pointers as 0. */
+    spec_mix(&h, 3);
+    spec_mix(&h, 7);
+    spec_mix(&h, spec_strhash("args"));
+    spec_mix(&h, spec_strhash("%hhu %lld %-8.3s|%*d %p %zu %c %%"));
+    spec_mix(&h, 300u & 0xffu);
+    spec_mix(&h, (uint64_t)-2);
+    spec_mix(&h, spec_strhash("abc"));
+    spec_mix(&h, 4);
+    spec_mix(&h, (uint64_t)-9);
+    spec_mix(&h, 0);
+    spec_mix(&h, 77);
+    spec_mix(&h, 'q');
     assert_int_equal(weft_sim_trace_hash(s), h);
     assert_int_equal(b.runs, 1);
     weft_sim_free(s);
