@@ -161,6 +161,26 @@ static inline bool weft__timerq_heap_top(const weft_timerq *q, weft_time_ns *t)
 /* True when a second heap entry (besides the root) is due at or before
  * limit_ns: the root is not alone. */
 bool weft__timerq_second_due(const weft_timerq *q, weft_time_ns limit_ns);
+/* Start loading what the next dispatch will touch, while the current one
+ * runs: the next root's context (its node was fetched by the last pop) and
+ * the nodes of the root's children, among which is the root after next.
+ * A hint only: no effect on behaviour. */
+static inline void weft__timerq_prefetch_next(const weft_timerq *q)
+{
+#if defined(__GNUC__)
+    size_t n = q->len;
+    if (n == 0)
+        return;
+    const weft__tq_entry *h = q->heap;
+    __builtin_prefetch(weft__timerq_node(q, h[0].idx)->ctx);
+    size_t end = n < 5 ? n : 5;
+    for (size_t j = 1; j < end; j++)
+        __builtin_prefetch(weft__timerq_node(q, h[j].idx));
+#else
+    (void)q;
+#endif
+}
+
 /* Remove the root. The call stays in its pending state until
  * weft__timerq_fire; *time_ns gets its due time. */
 weft_call *weft__timerq_pop(weft_timerq *q, weft_time_ns *time_ns);

@@ -368,6 +368,7 @@ static void dispatch(weft_sim *s, weft_call *c, weft_time_ns t)
     s->current_host = host;
     q->tag = (uint16_t)host;
     trace_event(s, s->now, seq, label, host);
+    weft__timerq_prefetch_next(q);
     s->dispatching = true;
     fn(ctx);
     s->dispatching = false;
