@@ -44,7 +44,8 @@ struct weft_sim {
     weft_simnet *net;
     weft_time_ns now;
     uint64_t events;
-    bool stopping;
+    bool running;  /* inside weft_reactor_run / run_until */
+    bool stopping; /* weft_reactor_stop asked the active run to end */
     bool dispatching; /* inside an event's function */
     uint32_t current_host;
     label_info *labels;
@@ -511,12 +512,17 @@ static uint32_t op_random(weft_reactor *r, uint32_t n, const char *label)
     return weft__sim_choose((weft_sim *)r, n, label ? label : "random");
 }
 
+/* weft_reactor_stop ends the active weft_reactor_run (WEFT_OK) or run_until
+ * (WEFT_ESTATE) after the event that asked, and is consumed by it; outside
+ * those runs it is ignored (weft/reactor.h). */
 static int op_run(weft_reactor *r)
 {
     weft_sim *s = (weft_sim *)r;
     int rc = WEFT_OK;
-    if (s->dispatching)
+    if (s->dispatching || s->running)
         return WEFT_ESTATE;
+    s->running = true;
+    s->stopping = false;
     while (!s->stopping) {
         rc = step_until(s, INT64_MAX);
         if (rc == WEFT_ESTATE) {
@@ -526,23 +532,25 @@ static int op_run(weft_reactor *r)
         if (rc)
             break;
     }
+    s->running = false;
     s->stopping = false;
     return rc;
 }
 
 static void op_stop(weft_reactor *r)
 {
-    ((weft_sim *)r)->stopping = true;
+    weft_sim *s = (weft_sim *)r;
+    if (s->running)
+        s->stopping = true;
 }
 
-static int op_run_until(weft_reactor *r, bool (*cond)(void *), void *ctx, weft_time_ns deadline)
+static int run_until_loop(weft_sim *s, bool (*cond)(void *), void *ctx, weft_time_ns deadline)
 {
-    weft_sim *s = (weft_sim *)r;
-    if (s->dispatching)
-        return WEFT_ESTATE;
     for (;;) {
         if (cond && cond(ctx))
             return WEFT_OK;
+        if (s->stopping)
+            return WEFT_ESTATE;
         int rc = step_until(s, deadline);
         if (rc == WEFT_OK)
             continue;
@@ -554,6 +562,19 @@ static int op_run_until(weft_reactor *r, bool (*cond)(void *), void *ctx, weft_t
             s->now = deadline;
         return WEFT_ETIMEDOUT;
     }
+}
+
+static int op_run_until(weft_reactor *r, bool (*cond)(void *), void *ctx, weft_time_ns deadline)
+{
+    weft_sim *s = (weft_sim *)r;
+    if (s->dispatching || s->running)
+        return WEFT_ESTATE;
+    s->running = true;
+    s->stopping = false;
+    int rc = run_until_loop(s, cond, ctx, deadline);
+    s->running = false;
+    s->stopping = false;
+    return rc;
 }
 
 static int op_listen(weft_reactor *r, const weft_endpoint *ep, weft_factory *f,

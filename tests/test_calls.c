@@ -675,6 +675,94 @@ static void every_allocation_failing(void **state)
     }
 }
 
+/* ------------------------------------------------------------ stop */
+
+typedef struct stopper {
+    weft_reactor *r;
+    int runs;
+    bool stop;
+} stopper;
+
+static void stop_tick(void *ctx)
+{
+    stopper *st = ctx;
+    st->runs++;
+    if (st->stop)
+        weft_reactor_stop(st->r);
+}
+
+/* weft_reactor_stop has one meaning on every backend: it ends the active run
+ * (run: WEFT_OK, run_until: WEFT_ESTATE), is consumed by it, and is ignored
+ * outside a run. step_ns is the spacing of the calls (virtual or real). */
+static void stop_semantics_on(weft_reactor *r, int64_t step_ns)
+{
+    stopper a = {r, 0, true}, b = {r, 0, false}, c = {r, 0, true}, d = {r, 0, false};
+    weft_call_release(weft_call_later(r, step_ns, stop_tick, &a));
+    weft_call_release(weft_call_later(r, 2 * step_ns, stop_tick, &b));
+    /* run: ends after a, b still pending. */
+    assert_int_equal(weft_reactor_run(r), WEFT_OK);
+    assert_int_equal(a.runs, 1);
+    assert_int_equal(b.runs, 0);
+    /* The stop was consumed: the next run runs b and ends idle. */
+    assert_int_equal(weft_reactor_run(r), WEFT_OK);
+    assert_int_equal(b.runs, 1);
+    /* run_until: a stop ends it with WEFT_ESTATE before its deadline, and
+     * is consumed too. */
+    weft_time_ns t0 = weft_now(r);
+    weft_call_release(weft_call_later(r, step_ns, stop_tick, &c));
+    weft_call_release(weft_call_later(r, 2 * step_ns, stop_tick, &d));
+    assert_int_equal(weft_reactor_run_until(r, NULL, NULL, t0 + 1000 * step_ns), WEFT_ESTATE);
+    assert_int_equal(c.runs, 1);
+    assert_int_equal(d.runs, 0);
+    assert_true(weft_now(r) < t0 + 1000 * step_ns);
+    assert_int_equal(weft_reactor_run_until(r, NULL, NULL, t0 + 1000 * step_ns), WEFT_ESTATE);
+    assert_int_equal(d.runs, 1); /* then idle */
+    /* Outside a run a stop is not remembered. */
+    weft_reactor_stop(r);
+    weft_call_release(weft_call_later(r, step_ns, stop_tick, &b));
+    assert_int_equal(weft_reactor_run(r), WEFT_OK);
+    assert_int_equal(b.runs, 2);
+    weft_reactor_stop(r);
+    weft_call_release(weft_call_later(r, step_ns, stop_tick, &b));
+    assert_int_equal(weft_reactor_run_until(r, NULL, NULL, weft_now(r) + 1000 * step_ns),
+                     WEFT_ESTATE);
+    assert_int_equal(b.runs, 3);
+}
+
+static void stop_ends_the_active_run_sim(void **state)
+{
+    (void)state;
+    weft_sim *s = new_sim(NULL);
+    stop_semantics_on(weft_sim_reactor(s), 1 * S);
+    weft_sim_free(s);
+}
+
+static void stop_ends_the_active_run_epoll(void **state)
+{
+    (void)state;
+    weft_reactor *r = weft_reactor_new_epoll();
+    if (!r)
+        skip();
+    stop_semantics_on(r, 1 * WEFT_NS_PER_MS);
+    weft_reactor_free(r);
+}
+
+/* On the simulator a stopped run_until leaves the clock at the stopping
+ * event: it does not jump to the deadline as a run that timed out does. */
+static void stop_keeps_the_clock_sim(void **state)
+{
+    (void)state;
+    weft_sim *s = new_sim(NULL);
+    weft_reactor *r = weft_sim_reactor(s);
+    stopper a = {r, 0, true};
+    weft_call_release(weft_call_later(r, 3 * S, stop_tick, &a));
+    assert_int_equal(weft_reactor_run_until(r, NULL, NULL, 10 * S), WEFT_ESTATE);
+    assert_int_equal(weft_now(r), 3 * S);
+    /* With nothing pending, run_until to a deadline is idle at once. */
+    assert_int_equal(weft_reactor_run_until(r, NULL, NULL, 10 * S), WEFT_ESTATE);
+    weft_sim_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -695,6 +783,9 @@ int main(void)
         cmocka_unit_test(queue_matches_a_model),
         cmocka_unit_test(out_of_memory),
         cmocka_unit_test(every_allocation_failing),
+        cmocka_unit_test(stop_ends_the_active_run_sim),
+        cmocka_unit_test(stop_ends_the_active_run_epoll),
+        cmocka_unit_test(stop_keeps_the_clock_sim),
     };
     return cmocka_run_group_tests_name("calls", tests, NULL, NULL);
 }

@@ -68,13 +68,20 @@ void weft_call_release(weft_call *c);
 /* -------------------------------------------------------- Run, stop */
 
 /* Run until weft_reactor_stop() is called or nothing is left to do (no pending
- * call, no open connection or listener). */
+ * call, no open connection or listener). WEFT_OK then. Runs never nest: from
+ * inside a run (or, on the simulator, inside any of its events) it returns
+ * WEFT_ESTATE at once. */
 int weft_reactor_run(weft_reactor *r);
+/* Ask the active weft_reactor_run or weft_reactor_run_until to return once
+ * the callback that asked has returned: run returns WEFT_OK, run_until
+ * WEFT_ESTATE (it did not reach its condition). The stop is consumed by the
+ * run it ended: the next run starts afresh. Outside a run it does nothing
+ * (it is not remembered). Same on every backend. */
 void weft_reactor_stop(weft_reactor *r);
 /* Run until cond(ctx) returns true, or the reactor's clock reaches deadline
- * (absolute), or nothing is left to do. Returns WEFT_OK when cond became true,
- * WEFT_ETIMEDOUT at the deadline, WEFT_ESTATE when idle first. cond may be NULL
- * (run to the deadline). */
+ * (absolute), or nothing is left to do, or weft_reactor_stop. Returns WEFT_OK
+ * when cond became true, WEFT_ETIMEDOUT at the deadline, WEFT_ESTATE when idle
+ * first or stopped. cond may be NULL (run to the deadline). */
 int weft_reactor_run_until(weft_reactor *r, bool (*cond)(void *ctx), void *ctx,
                            weft_time_ns deadline);
 /* Free the reactor: closes what is open (protocols see connection_lost with
