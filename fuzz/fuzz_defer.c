@@ -5,11 +5,13 @@
  * (plain, with one of three cancellers, already succeeded or failed, lists
  * with any flags, gathers), handler pairs from a menu (pass, replace the
  * value, fail, trap a type, return another Deferred, fire or cancel another
- * Deferred from inside the handler), callback, errback, cancel, pause,
+ * Deferred, add a pair to another Deferred, pause or unpause one, all from
+ * inside the handler), callback, errback, cancel, pause,
  * unpause, chain_to, take_result, addTimeout and advancing the simulator's
- * virtual clock. Every program ends the same way: three rounds of "unpause
- * and cancel every Deferred (and fire by hand a list that ignored the
- * cancel), run the clock out", then every Deferred's final
+ * virtual clock. Every program ends the same way: rounds of "unpause and
+ * cancel every Deferred (and fire by hand a list that ignored the cancel),
+ * run the clock out" until one resumes nothing and runs no handler, then
+ * every Deferred's final
  * state, then the number of Failures reported unhandled once every
  * reference is released.
  *
@@ -44,6 +46,7 @@ typedef struct harness {
     bool is_gather[WM_SLOTS_MAX];
     int slot_ids[WM_SLOTS_MAX];
     weft_sim *sim;
+    unsigned long calls; /* handler calls so far */
 } harness;
 
 static harness H;
@@ -135,6 +138,7 @@ static weft_result handler(weft_result in, void *ctx)
 {
     const wm_act *a = ctx;
     bool failed = in.kind == WEFT_RESULT_FAILURE;
+    H.calls++;
     wm_tracef(H.t, "h%d d%d %s in=", a->id, a->slot, failed ? "eb" : "cb");
     render_result(in, H.t);
     wm_tracef(H.t, "\n");
@@ -161,6 +165,24 @@ static weft_result handler(weft_result in, void *ctx)
         if (a->j < WM_SLOTS_MAX && H.d[a->j]) {
             weft_deferred_cancel(H.d[a->j]);
             wm_tracef(H.t, "h%d cancel d%d done\n", a->id, a->j);
+        }
+        return pass(in);
+    case WM_A_ADD:
+        if (a->j < WM_SLOTS_MAX && H.d[a->j]) {
+            const wm_act *sub = &H.p->acts[a->sub];
+            weft_handler_fn fn = sub->kind == WM_A_NONE ? NULL : handler;
+            int rc = weft_deferred_add_callbacks(H.d[a->j], fn, (void *)sub, fn, (void *)sub);
+            wm_tracef(H.t, "h%d add d%d -> %s\n", a->id, a->j, weft_err_name(rc));
+        }
+        return pass(in);
+    case WM_A_PAUSE:
+        if (a->j < WM_SLOTS_MAX && H.d[a->j])
+            weft_deferred_pause(H.d[a->j]);
+        return pass(in);
+    case WM_A_UNPAUSE:
+        if (a->j < WM_SLOTS_MAX && H.d[a->j]) {
+            int rc = weft_deferred_unpause(H.d[a->j]);
+            wm_tracef(H.t, "h%d unpause d%d -> %s\n", a->id, a->j, weft_err_name(rc));
         }
         return pass(in);
     default:
@@ -308,18 +330,22 @@ static void lib_run(const wm_program *p, wm_trace *t)
         wm_tracef(t, "op%d -> %s\n", i, weft_err_name(rc));
     }
 
-    for (int round = 0; round < 3; round++) {
+    for (int round = 0; round < WM_TEARDOWN_ROUNDS_MAX; round++) {
         wm_tracef(t, "teardown %d\n", round);
+        unsigned long calls = H.calls;
+        bool resumed = false;
         for (int s = 0; s < p->nslots; s++) {
             if (!H.d[s])
                 continue;
             while (weft_deferred_unpause(H.d[s]) == WEFT_OK)
-                ;
+                resumed = true;
             weft_deferred_cancel(H.d[s]);
             if (!weft_deferred_called(H.d[s]))
                 weft_deferred_callback(H.d[s], V(0));
         }
         weft_sim_run_until_quiet(H.sim);
+        if (!resumed && calls == H.calls)
+            break;
     }
     for (int s = 0; s < p->nslots; s++) {
         if (!H.d[s])

@@ -72,15 +72,26 @@ static unsigned rd(reader *r)
     return r->i < r->n ? r->p[r->i++] : 0;
 }
 
-static void decode_act(reader *r, wm_program *p, int slot, int *out)
+static void decode_act(reader *r, wm_program *p, int slot, bool nested, int *out)
 {
     wm_act *a = &p->acts[p->nacts];
     memset(a, 0, sizeof *a);
     unsigned b = rd(r);
-    a->kind = (uint8_t)(b % WM_A_COUNT);
+    /* An added act never adds again: nesting stays one level deep. */
+    a->kind = (uint8_t)(b % (nested ? WM_A_ADD : WM_A_COUNT));
     a->id = p->nacts;
     a->slot = slot;
+    a->sub = -1;
+    *out = p->nacts++;
     switch (a->kind) {
+    case WM_A_ADD:
+        a->j = (uint8_t)(rd(r) % WM_SLOTS_MAX);
+        decode_act(r, p, a->j, true, &a->sub);
+        break;
+    case WM_A_PAUSE:
+    case WM_A_UNPAUSE:
+        a->j = (uint8_t)(rd(r) % WM_SLOTS_MAX);
+        break;
     case WM_A_VALUE:
         a->n = (uint8_t)rd(r);
         break;
@@ -104,7 +115,6 @@ static void decode_act(reader *r, wm_program *p, int slot, int *out)
     default:
         break;
     }
-    *out = p->nacts++;
 }
 
 void wm_decode(const uint8_t *data, size_t size, wm_program *p)
@@ -133,14 +143,14 @@ void wm_decode(const uint8_t *data, size_t size, wm_program *p)
             break;
         case WM_O_ADD:
             op.d = (uint8_t)rd(&r);
-            if (p->nslots == 0 || p->nacts + 2 > WM_ACTS_MAX) {
+            if (p->nslots == 0 || p->nacts + 4 > WM_ACTS_MAX) {
                 ok = false;
                 rd(&r);
                 break;
             }
             op.d %= (uint8_t)p->nslots;
-            decode_act(&r, p, op.d, &op.cb);
-            decode_act(&r, p, op.d, &op.eb);
+            decode_act(&r, p, op.d, false, &op.cb);
+            decode_act(&r, p, op.d, false, &op.eb);
             break;
         case WM_O_CALLBACK:
         case WM_O_ERRBACK:
@@ -197,13 +207,13 @@ void wm_decode(const uint8_t *data, size_t size, wm_program *p)
     }
 }
 
-static const char *const act_names[WM_A_COUNT] = {"none", "pass",  "value", "fail",
-                                                  "trap", "chain", "fire",  "cancel"};
+static const char *const act_names[WM_A_COUNT] = {
+    "none", "pass", "value", "fail", "trap", "chain", "fire", "cancel", "add", "pause", "unpause"};
 static const char *const op_names[WM_O_COUNT] = {
     "new",   "add",    "callback", "errback", "cancel",  "pause", "unpause",
     "chain_to", "list", "gather", "timeout", "advance", "take"};
 
-static void describe_act(const wm_act *a, wm_trace *out)
+static void describe_one(const wm_act *a, wm_trace *out)
 {
     wm_tracef(out, "%s", act_names[a->kind]);
     switch (a->kind) {
@@ -223,8 +233,22 @@ static void describe_act(const wm_act *a, wm_trace *out)
     case WM_A_FIRE:
         wm_tracef(out, "(d%u,%u)", a->j, a->n);
         break;
+    case WM_A_PAUSE:
+    case WM_A_UNPAUSE:
+        wm_tracef(out, "(d%u)", a->j);
+        break;
     default:
         break;
+    }
+}
+
+static void describe_act(const wm_program *p, const wm_act *a, wm_trace *out)
+{
+    describe_one(a, out);
+    if (a->kind == WM_A_ADD) {
+        wm_tracef(out, "(d%u, h%d=", a->j, a->sub);
+        describe_one(&p->acts[a->sub], out);
+        wm_tracef(out, ")");
     }
 }
 
@@ -239,9 +263,9 @@ void wm_describe(const wm_program *p, wm_trace *out)
             break;
         case WM_O_ADD:
             wm_tracef(out, " d%u h%d=", op->d, op->cb);
-            describe_act(&p->acts[op->cb], out);
+            describe_act(p, &p->acts[op->cb], out);
             wm_tracef(out, " h%d=", op->eb);
-            describe_act(&p->acts[op->eb], out);
+            describe_act(p, &p->acts[op->eb], out);
             break;
         case WM_O_LIST:
         case WM_O_GATHER:
@@ -322,6 +346,7 @@ typedef struct model {
     int ntimers;
     int64_t now_ms;
     int depth; /* nesting of runs, bounded by the program's size */
+    unsigned long calls; /* handler calls so far */
 } model;
 
 enum { FLAG_FOOC = 1, FLAG_FOOE = 2, FLAG_CONSUME = 4 };
@@ -417,6 +442,8 @@ static void render_full(const model *m, const mres *r, wm_trace *t)
 static void m_run(model *m, int start);
 static int m_fire(model *m, int s, mres res);
 static void m_cancel(model *m, int s);
+static void m_add_pair(model *m, int s, mpair p);
+static int m_unpause(model *m, int s);
 
 static void append_pair(model *m, int s, mpair p)
 {
@@ -435,6 +462,7 @@ static bool exists(const model *m, int s)
 static mres m_call(model *m, const wm_act *a, const mres *in)
 {
     bool failed = in->kind == R_FAIL;
+    m->calls++;
     wm_tracef(m->t, "h%d d%d %s in=", a->id, a->slot, failed ? "eb" : "cb");
     render_full(m, in, m->t);
     wm_tracef(m->t, "\n");
@@ -467,6 +495,22 @@ static mres m_call(model *m, const wm_act *a, const mres *in)
         if (exists(m, a->j)) {
             m_cancel(m, a->j);
             wm_tracef(m->t, "h%d cancel d%d done\n", a->id, a->j);
+        }
+        return *in;
+    case WM_A_ADD:
+        if (exists(m, a->j)) {
+            m_add_pair(m, a->j, (mpair){P_USER, a->sub, a->sub});
+            wm_tracef(m->t, "h%d add d%d -> OK\n", a->id, a->j);
+        }
+        return *in;
+    case WM_A_PAUSE:
+        if (exists(m, a->j))
+            m->d[a->j].paused++;
+        return *in;
+    case WM_A_UNPAUSE:
+        if (exists(m, a->j)) {
+            int rc = m_unpause(m, a->j);
+            wm_tracef(m->t, "h%d unpause d%d -> %s\n", a->id, a->j, rc ? "ENOTPAUSED" : "OK");
         }
         return *in;
     default:
@@ -713,6 +757,19 @@ static void m_add_pair(model *m, int s, mpair p)
         m_run(m, s);
 }
 
+/* 0, or 2 (ENOTPAUSED): the wait on another Deferred owns one pause. */
+static int m_unpause(model *m, int s)
+{
+    mdef *d = &m->d[s];
+    int own = d->result.kind == R_WAIT ? 1 : 0;
+    if (d->paused <= own)
+        return 2;
+    d->paused--;
+    if (d->paused == 0 && d->called)
+        m_run(m, s);
+    return 0;
+}
+
 static bool m_pending(const mdef *d)
 {
     return !d->called || d->paused || d->running || d->next < d->npairs ||
@@ -798,18 +855,9 @@ void wm_model_run(const wm_program *p, wm_trace *t)
         case WM_O_PAUSE:
             m->d[op->d].paused++;
             break;
-        case WM_O_UNPAUSE: {
-            mdef *d = &m->d[op->d];
-            int own = d->result.kind == R_WAIT ? 1 : 0;
-            if (d->paused <= own) {
-                rc = 2;
-                break;
-            }
-            d->paused--;
-            if (d->paused == 0 && d->called)
-                m_run(m, op->d);
+        case WM_O_UNPAUSE:
+            rc = m_unpause(m, op->d);
             break;
-        }
         case WM_O_CHAIN_TO:
             if (op->d == op->arg) {
                 rc = 3;
@@ -872,17 +920,17 @@ void wm_model_run(const wm_program *p, wm_trace *t)
 
     /* Teardown: resume and cancel everything (firing what ignores cancel),
      * run the clock out. */
-    for (int round = 0; round < 3; round++) {
+    /* Handlers can pause Deferreds again, so rounds go on until one that
+     * resumed nothing and ran no handler (each handler runs once: bounded). */
+    for (int round = 0; round < WM_TEARDOWN_ROUNDS_MAX; round++) {
         wm_tracef(t, "teardown %d\n", round);
+        unsigned long calls = m->calls;
+        bool resumed = false;
         for (int s = 0; s < p->nslots; s++) {
             if (!m->d[s].exists)
                 continue;
-            mdef *d = &m->d[s];
-            while (d->paused > (d->result.kind == R_WAIT ? 1 : 0)) {
-                d->paused--;
-                if (d->paused == 0 && d->called)
-                    m_run(m, s);
-            }
+            while (m_unpause(m, s) == 0)
+                resumed = true;
             m_cancel(m, s);
             /* A list can ignore cancel (an empty one that fires on one
              * callback never fires by itself): fire it by hand. */
@@ -890,6 +938,8 @@ void wm_model_run(const wm_program *p, wm_trace *t)
                 m_fire(m, s, r_value(0));
         }
         m_run_timers(m, 0, true);
+        if (!resumed && calls == m->calls)
+            break;
     }
     int unhandled = 0;
     for (int s = 0; s < p->nslots; s++) {

@@ -26,10 +26,12 @@
 /* Program size limits: what bounds every loop and the model's nesting. */
 #define WM_SLOTS_MAX 8   /* Deferreds in one program */
 #define WM_OPS_MAX 64    /* operations in one program */
-#define WM_ACTS_MAX 128  /* handler actions (two per add) */
+#define WM_ACTS_MAX 160  /* handler actions (two to four per add) */
 #define WM_MEMBERS_MAX 4 /* members of one list or gather */
 #define WM_TYPES 3       /* the program's own Failure types E0..E2 */
 #define WM_TRACE_MAX 65536u
+/* Teardown rounds at most (each handler runs once, so far fewer suffice). */
+#define WM_TEARDOWN_ROUNDS_MAX 512
 
 /* Failure types as small numbers: the program's E0..E2, then the library's. */
 enum {
@@ -55,6 +57,9 @@ typedef enum wm_act_kind {
     WM_A_CHAIN,  /* return Deferred j (weft_chain); pass when j does not exist */
     WM_A_FIRE,   /* callback(j, n), record the code, pass the input */
     WM_A_CANCEL, /* cancel(j), pass the input */
+    WM_A_ADD,    /* add_both(j, sub), record the code, pass the input */
+    WM_A_PAUSE,  /* pause(j), pass the input */
+    WM_A_UNPAUSE, /* unpause(j), record the code, pass the input */
     WM_A_COUNT
 } wm_act_kind;
 
@@ -65,6 +70,7 @@ typedef struct wm_act {
     uint8_t n;  /* value */
     int id;     /* index in the program's acts */
     int slot;   /* the Deferred it was added to */
+    int sub;    /* ADD: the act added (both paths; never an ADD itself), else -1 */
 } wm_act;
 
 typedef enum wm_op_kind {
