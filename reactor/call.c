@@ -21,13 +21,23 @@ static weft_time_ns add_sat(weft_time_ns a, int64_t b)
     return a + b;
 }
 
-weft_call *weft_call_later(weft_reactor *r, int64_t delay_ns, weft_call_fn fn, void *ctx)
+weft_call *weft__call_later_ex(weft_reactor *r, int64_t delay_ns, const char *label,
+                               bool droppable, weft_call_fn fn, void *ctx)
 {
     if (!r || !fn || delay_ns < 0)
         return NULL;
     weft_timerq *q = weft__reactor_timerq(r);
+    unsigned id = USER_CALL_LABEL;
+    if (label && q->label_of)
+        id = q->label_of(r, label);
     weft_time_ns when = add_sat(r->ops->now(r), delay_ns);
-    return weft__timerq_add(q, when, USER_CALL_LABEL, true, fn, ctx);
+    unsigned flags = WEFT__CALL_API | WEFT__CALL_HANDLE | (droppable ? WEFT__CALL_DROPPABLE : 0u);
+    return weft__timerq_add_flags(q, when, id, flags, fn, ctx);
+}
+
+weft_call *weft_call_later(weft_reactor *r, int64_t delay_ns, weft_call_fn fn, void *ctx)
+{
+    return weft__call_later_ex(r, delay_ns, NULL, false, fn, ctx);
 }
 
 int weft_call_soon(weft_reactor *r, weft_call_fn fn, void *ctx)
@@ -35,7 +45,8 @@ int weft_call_soon(weft_reactor *r, weft_call_fn fn, void *ctx)
     if (!r || !fn)
         return WEFT_EINVAL;
     weft_timerq *q = weft__reactor_timerq(r);
-    weft_call *c = weft__timerq_add(q, r->ops->now(r), USER_CALL_LABEL, false, fn, ctx);
+    weft_call *c =
+        weft__timerq_add_flags(q, r->ops->now(r), USER_CALL_LABEL, WEFT__CALL_API, fn, ctx);
     return c ? WEFT_OK : WEFT_ENOMEM;
 }
 

@@ -19,20 +19,26 @@
  * Deferred so the timer can cancel it. Releasing that reference from inside
  * the Deferred's own handler is safe: the run stack holds its own.
  *
- * If the reactor is freed while such a timer is pending, the timer is dropped
- * without running and its record (and the reference) is not released: free
- * reactors after their work is done, as the tests do.
+ * Both timers are droppable (reactor_internal.h): when the reactor is freed
+ * (or, on the simulator, the host crashes) with one pending, its dropped hook
+ * cancels the Deferred, so every handler and record is released and nothing
+ * leaks. A dropped defer_later's Deferred fails with Cancelled; a dropped
+ * timeout cancels the Deferred it guards, which fails with Cancelled (not
+ * Timeout: the deadline never came, and on_timeout does not run).
  */
+#include "reactor/reactor_internal.h"
 #include "weft/reactor.h"
 
 /* ------------------------------------------------------------ deferLater */
 
 typedef struct later {
+    weft__dropped_fn dropped; /* first: the timer is droppable */
     weft_deferred *d; /* our reference while the timer is pending */
     weft_call *call;  /* NULL once it ran or was cancelled */
     weft_later_fn fn;
     void *ctx;
     unsigned holds; /* timer pending + handler pending */
+    bool dropping;  /* the timer was dropped: the canceller drops one hold */
 } later;
 
 static void later_drop(later *l, unsigned n)
@@ -70,6 +76,11 @@ static void later_cancel(weft_deferred *d, void *ctx)
 {
     later *l = ctx;
     (void)d;
+    if (l->dropping) {
+        /* From later_dropped: only the handler's hold is left to us. */
+        later_drop(l, 1);
+        return;
+    }
     if (!l->call)
         return;
     weft_call_cancel(l->call);
@@ -84,6 +95,20 @@ static void later_cancel(weft_deferred *d, void *ctx)
     weft_deferred_unref(own);
 }
 
+/* The timer was freed without running: cancel d, so it fails with
+ * Cancelled and later_run (never to run now) gives up its hold. */
+static void later_dropped(void *ctx)
+{
+    later *l = ctx;
+    weft_deferred *own = l->d;
+    l->call = NULL; /* the queue frees the node */
+    l->d = NULL;
+    l->dropping = true;
+    weft_deferred_cancel(own); /* not fired yet: later_cancel drops a hold */
+    later_drop(l, 1);          /* the timer's */
+    weft_deferred_unref(own);
+}
+
 weft_deferred *weft_defer_later(weft_reactor *r, int64_t delay_ns, weft_later_fn fn, void *ctx)
 {
     if (!r || delay_ns < 0)
@@ -91,6 +116,7 @@ weft_deferred *weft_defer_later(weft_reactor *r, int64_t delay_ns, weft_later_fn
     later *l = weft_calloc(1, sizeof *l);
     if (!l)
         return NULL;
+    l->dropped = later_dropped;
     l->fn = fn;
     l->ctx = ctx;
     weft_deferred *d = weft_deferred_new_cancellable(later_cancel, l);
@@ -100,7 +126,7 @@ weft_deferred *weft_defer_later(weft_reactor *r, int64_t delay_ns, weft_later_fn
     }
     if (weft_deferred_add_callback(d, later_run, l) != WEFT_OK)
         goto fail;
-    l->call = weft_call_later(r, delay_ns, later_fire, l);
+    l->call = weft__call_later_ex(r, delay_ns, "defer_later", true, later_fire, l);
     if (!l->call)
         goto fail;
     l->d = weft_deferred_ref(d);
@@ -116,6 +142,7 @@ fail:
 /* ------------------------------------------------------------ addTimeout */
 
 typedef struct timeout {
+    weft__dropped_fn dropped; /* first: the timer is droppable */
     weft_deferred *d; /* our reference, released with the record */
     weft_call *call;  /* the timer; NULL once it ran or was cancelled */
     int64_t timeout_ns;
@@ -142,6 +169,18 @@ static void timeout_fire(void *ctx)
     t->timed_out = true;
     weft_deferred_cancel(t->d);
     timeout_drop(t);
+}
+
+/* The deadline timer was freed without running: cancel d (its handler then
+ * releases the record). */
+static void timeout_dropped(void *ctx)
+{
+    timeout *t = ctx;
+    weft_deferred *d = weft_deferred_ref(t->d);
+    t->call = NULL; /* the queue frees the node */
+    timeout_drop(t); /* the timer's hold; the handler still holds t */
+    weft_deferred_cancel(d);
+    weft_deferred_unref(d);
 }
 
 static weft_result timeout_handler(weft_result in, void *ctx)
@@ -177,10 +216,11 @@ int weft_deferred_add_timeout(weft_deferred *d, weft_reactor *r, int64_t timeout
     timeout *t = weft_calloc(1, sizeof *t);
     if (!t)
         return WEFT_ENOMEM;
+    t->dropped = timeout_dropped;
     t->timeout_ns = timeout_ns;
     t->on_timeout = on_timeout;
     t->ctx = ctx;
-    t->call = weft_call_later(r, timeout_ns, timeout_fire, t);
+    t->call = weft__call_later_ex(r, timeout_ns, "timeout", true, timeout_fire, t);
     if (!t->call) {
         weft_free(t);
         return WEFT_ENOMEM;

@@ -18,10 +18,19 @@
  * only records the request and the outermost stretch finishes it, so the
  * struct is never freed under a running frame. Freeing while fn's Deferred is
  * pending cancels that Deferred, whose handler then releases everything.
+ *
+ * The scheduled run is droppable (reactor_internal.h): when the reactor is
+ * freed (or, on the simulator, the host crashes) with a run pending, the hook
+ * forgets the dead handle and the loop stops as weft_looping_call_stop
+ * would: done fires with the looping call. The struct stays the user's, to
+ * free with weft_looping_call_free (after its reactor was freed, that is the
+ * only call it takes).
  */
+#include "reactor/reactor_internal.h"
 #include "weft/reactor.h"
 
 struct weft_looping_call {
+    weft__dropped_fn dropped; /* first: the scheduled run is droppable */
     weft_reactor *reactor;
     weft_looping_fn fn;
     void *ctx;
@@ -109,7 +118,7 @@ static int lc_schedule(weft_looping_call *lc)
         int64_t running_for_ns = weft_now(lc->reactor) - lc->start_ns;
         delay_ns = lc->interval_ns - running_for_ns % lc->interval_ns;
     }
-    lc->call = weft_call_later(lc->reactor, delay_ns, lc_tick, lc);
+    lc->call = weft__call_later_ex(lc->reactor, delay_ns, "looping_call", true, lc_tick, lc);
     return lc->call ? WEFT_OK : WEFT_ENOMEM;
 }
 
@@ -198,6 +207,20 @@ static void lc_tick(void *ctx)
     lc_leave(lc);
 }
 
+/* The scheduled run was freed without running: the handle is dead. Stop
+ * as weft_looping_call_stop does between runs (done fires). */
+static void lc_dropped(void *ctx)
+{
+    weft_looping_call *lc = ctx;
+    lc->call = NULL; /* the queue frees the node */
+    if (!lc->running)
+        return;
+    lc->running = false;
+    lc_enter(lc);
+    lc_fire_done(lc);
+    lc_leave(lc);
+}
+
 weft_looping_call *weft_looping_call_new(weft_reactor *r, weft_looping_fn fn, void *ctx)
 {
     if (!r || !fn)
@@ -205,6 +228,7 @@ weft_looping_call *weft_looping_call_new(weft_reactor *r, weft_looping_fn fn, vo
     weft_looping_call *lc = weft_calloc(1, sizeof *lc);
     if (!lc)
         return NULL;
+    lc->dropped = lc_dropped;
     lc->reactor = r;
     lc->fn = fn;
     lc->ctx = ctx;

@@ -39,6 +39,18 @@ struct weft_connector {
     weft_endpoint endpoint;
 };
 
+/* Runs, instead of a droppable call's fn, when it is freed without running. */
+typedef void (*weft__dropped_fn)(void *ctx);
+
+/* weft_call_later for the library's own helpers (later.c, looping.c).
+ * label: a static string naming the call (the simulator traces it and names
+ * it in runaway verdicts); NULL is "call". droppable: ctx begins with a
+ * weft__dropped_fn (reactor/timerq.h) that runs instead of fn when the call
+ * is freed without running (reactor freed, host crashed), so ctx's resources
+ * can be released. Returns a handle to release, as weft_call_later. */
+weft_call *weft__call_later_ex(weft_reactor *r, int64_t delay_ns, const char *label,
+                               bool droppable, weft_call_fn fn, void *ctx);
+
 /* Factory start/stop bookkeeping (Twisted's doStart/doStop). */
 void weft__factory_do_start(weft_factory *f);
 void weft__factory_do_stop(weft_factory *f);

@@ -65,8 +65,21 @@ void weft__timerq_init(weft_timerq *q, weft_reactor *owner)
     q->owner = owner;
 }
 
+/* Take pending call c out of the queue, mark it cancelled and run its
+ * dropped hook. The node is freed here unless a handle holds it (the handle
+ * owner, or the queue's destruction, frees it then). */
+static void drop_call(weft_timerq *q, weft_call *c);
+
 void weft__timerq_destroy(weft_timerq *q)
 {
+    q->dropping = true;
+    for (size_t k = 0; k < q->nchunks; k++) {
+        for (size_t i = 0; i < CHUNK_NODES; i++) {
+            weft_call *c = &q->chunks[k][i];
+            if (weft__call_pending(c))
+                drop_call(q, c);
+        }
+    }
     for (size_t i = 0; i < q->nchunks; i++)
         weft_free(q->chunks[i]);
     weft_free(q->chunks);
@@ -382,6 +395,14 @@ weft_call *weft__timerq_pass_take(weft_timerq *q, size_t i, weft_time_ns *time_n
 weft_call *weft__timerq_add(weft_timerq *q, weft_time_ns when_ns, unsigned label, bool handle,
                             weft_call_fn fn, void *ctx)
 {
+    return weft__timerq_add_flags(q, when_ns, label, handle ? WEFT__CALL_HANDLE : 0u, fn, ctx);
+}
+
+weft_call *weft__timerq_add_flags(weft_timerq *q, weft_time_ns when_ns, unsigned label,
+                                  unsigned flags, weft_call_fn fn, void *ctx)
+{
+    if (q->dropping)
+        return NULL;
     weft_call *c = node_alloc(q);
     if (!c)
         return NULL;
@@ -390,7 +411,8 @@ weft_call *weft__timerq_add(weft_timerq *q, weft_time_ns when_ns, unsigned label
     c->q = q;
     c->k.seq = q->next_seq++;
     c->host = q->tag;
-    c->meta = (uint16_t)((label & WEFT__CALL_LABEL_MAX) | (handle ? WEFT__CALL_HANDLE : 0u));
+    flags &= WEFT__CALL_API | WEFT__CALL_HANDLE | WEFT__CALL_DROPPABLE;
+    c->meta = (uint16_t)((label & WEFT__CALL_LABEL_MAX) | flags);
     if (heap_push(q, c, when_ns) != WEFT_OK) {
         node_free(q, c);
         return NULL;
@@ -430,6 +452,36 @@ void weft__timerq_cancel(weft_timerq *q, weft_call *c)
     set_state(c, WEFT__CALL_CANCELLED);
     if (!(c->meta & WEFT__CALL_HANDLE))
         node_free(q, c);
+}
+
+static void drop_call(weft_timerq *q, weft_call *c)
+{
+    bool hook = (c->meta & WEFT__CALL_DROPPABLE) != 0;
+    void *ctx = c->ctx;
+    weft__timerq_cancel(q, c); /* c may be freed from here on */
+    if (hook) {
+        weft__dropped_fn dropped;
+        memcpy(&dropped, ctx, sizeof dropped); /* ctx's first member */
+        dropped(ctx);
+    }
+}
+
+size_t weft__timerq_drop_host(weft_timerq *q, uint16_t host)
+{
+    /* Each node index is visited once, so calls the hooks schedule are
+     * dropped only when they land on an index not yet visited: the sweep
+     * ends whatever the hooks do. */
+    size_t n = 0;
+    for (size_t k = 0; k < q->nchunks; k++) {
+        for (size_t i = 0; i < CHUNK_NODES; i++) {
+            weft_call *c = &q->chunks[k][i];
+            if (weft__call_pending(c) && c->host == host && (c->meta & WEFT__CALL_API)) {
+                drop_call(q, c);
+                n++;
+            }
+        }
+    }
+    return n;
 }
 
 int weft__timerq_rekey(weft_timerq *q, weft_call *c, weft_time_ns when_ns)

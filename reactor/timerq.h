@@ -42,11 +42,22 @@ enum {
 };
 
 /* Bits of weft_call.meta. */
-#define WEFT__CALL_LABEL_BITS 11u
+#define WEFT__CALL_LABEL_BITS 10u
 #define WEFT__CALL_LABEL_MAX ((1u << WEFT__CALL_LABEL_BITS) - 1u)
-#define WEFT__CALL_STATE_SHIFT 11u
+#define WEFT__CALL_STATE_SHIFT 10u
 #define WEFT__CALL_STATE_MASK (7u << WEFT__CALL_STATE_SHIFT)
+#define WEFT__CALL_API 0x2000u    /* made through the reactor API (call.c) */
 #define WEFT__CALL_HANDLE 0x4000u /* a user holds a handle to it */
+#define WEFT__CALL_DROPPABLE 0x8000u /* ctx begins with a weft__dropped_fn */
+
+/* Dropped calls. A call added with WEFT__CALL_DROPPABLE (weft__call_later_ex)
+ * has a ctx whose first member is a weft__dropped_fn: when the call is freed
+ * without running (the queue destroyed with it pending, or dropped with its
+ * host by weft__timerq_drop_host), the queue calls that function with ctx
+ * instead of the call's fn, so whatever ctx holds can be released. The call
+ * is already out of the queue and marked cancelled then: the hook must not
+ * cancel or release its handle (the queue frees the node). */
+/* weft__dropped_fn: reactor/reactor_internal.h. */
 
 /* Most calls one queue holds (node indexes and positions are 32-bit). */
 #define WEFT__TIMERQ_MAX ((size_t)UINT32_MAX - 1024u)
@@ -94,7 +105,11 @@ struct weft_timerq {
     uint32_t *pos; /* by node index: position in the heap or the pass */
     size_t live; /* nodes handed out and not yet freed */
     weft_reactor *owner; /* for now() in reset/delay */
+    /* Label ids for named calls (weft__call_later_ex): the simulator's label
+     * table; NULL (the epoll backend): every call is label 0. */
+    unsigned (*label_of)(weft_reactor *owner, const char *label);
     uint16_t tag;        /* stamped as host on new calls */
+    bool dropping;       /* hooks of dropped calls are running: refuse adds */
 };
 
 typedef struct weft__timed_reactor {
@@ -130,13 +145,25 @@ static inline bool weft__call_pending(const weft_call *c)
 }
 
 void weft__timerq_init(weft_timerq *q, weft_reactor *owner);
-/* Frees every node, pending or held by a handle, and the arrays. */
+/* Drops every pending call (the droppable ones' hooks run, in node order;
+ * adds are refused meanwhile), then frees every node, pending or held by a
+ * handle, and the arrays. */
 void weft__timerq_destroy(weft_timerq *q);
+/* Drop every pending call tagged with host that was made through the
+ * reactor API (WEFT__CALL_API; the backend's own events are left alone):
+ * each is cancelled (freed unless a handle holds it) and a droppable one's
+ * hook runs, in node order. Hooks may schedule new calls. Returns how many
+ * were dropped. */
+size_t weft__timerq_drop_host(weft_timerq *q, uint16_t host);
 
 /* Schedule fn(ctx) at when_ns. handle: the caller gets a handle it must
- * release. NULL: out of memory or queue full. */
+ * release. NULL: out of memory, queue full, or the queue is dropping its
+ * calls (being destroyed). */
 weft_call *weft__timerq_add(weft_timerq *q, weft_time_ns when_ns, unsigned label, bool handle,
                             weft_call_fn fn, void *ctx);
+/* The same with extra meta bits (WEFT__CALL_API, WEFT__CALL_DROPPABLE). */
+weft_call *weft__timerq_add_flags(weft_timerq *q, weft_time_ns when_ns, unsigned label,
+                                  unsigned flags, weft_call_fn fn, void *ctx);
 /* Take a pending call out (heap or pass) and mark it cancelled; frees it when
  * no handle holds it. The caller checked it is pending. */
 void weft__timerq_cancel(weft_timerq *q, weft_call *c);

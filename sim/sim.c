@@ -577,16 +577,24 @@ static int op_run_until(weft_reactor *r, bool (*cond)(void *), void *ctx, weft_t
     return rc;
 }
 
+/* The network is gone while weft_sim_free drops pending calls (their hooks
+ * may run user code): listen and connect are refused then. */
 static int op_listen(weft_reactor *r, const weft_endpoint *ep, weft_factory *f,
                      weft_listener **out)
 {
-    return weft__simnet_listen(((weft_sim *)r)->net, ep, f, out);
+    weft_sim *s = (weft_sim *)r;
+    if (!s->net)
+        return WEFT_ESTATE;
+    return weft__simnet_listen(s->net, ep, f, out);
 }
 
 static int op_connect(weft_reactor *r, const weft_endpoint *ep, weft_factory *f,
                       weft_connector **out)
 {
-    return weft__simnet_connect(((weft_sim *)r)->net, ep, f, out);
+    weft_sim *s = (weft_sim *)r;
+    if (!s->net)
+        return WEFT_ESTATE;
+    return weft__simnet_connect(s->net, ep, f, out);
 }
 
 static void op_free(weft_reactor *r)

@@ -593,10 +593,117 @@ static void real_reactor_later_and_timeout(void **state)
     weft_reactor_free(r);
 }
 
+/* ------------------------------------------------------ dropped timers */
+
+typedef struct drop_ctx {
+    weft_reactor *r;
+    int errbacks;
+    int resched_null; /* weft_call_later refused while the reactor is freed */
+    char type[32];
+} drop_ctx;
+
+static void never(void *ctx)
+{
+    (void)ctx;
+    fail_msg("a dropped call ran");
+}
+
+static weft_result on_dropped(weft_result in, void *ctx)
+{
+    drop_ctx *dc = ctx;
+    dc->errbacks++;
+    if (in.kind == WEFT_RESULT_FAILURE) /* the library frees it */
+        snprintf(dc->type, sizeof dc->type, "%s", in.failure->type);
+    /* Scheduling from a handler run by the reactor's free is refused. */
+    weft_call *c = weft_call_later(dc->r, 1, never, NULL);
+    if (!c)
+        dc->resched_null++;
+    weft_call_release(c);
+    return weft_value(NULL);
+}
+
+static weft_deferred *never_fires(void *ctx, uint64_t count)
+{
+    (void)ctx, (void)count;
+    return NULL;
+}
+
+/* Free a reactor with a defer_later, a timeout and a looping call pending:
+ * nothing leaks (the sanitizer build checks), the Deferreds fail with
+ * Cancelled, the loop's done fires, and the loop can still be freed. */
+static void freed_with_pending(weft_reactor *r, void (*free_fn)(weft_reactor *))
+{
+    drop_ctx a = {r, 0, 0, ""}, b = {r, 0, 0, ""}, c = {r, 0, 0, ""};
+    weft_deferred *dl = weft_defer_later(r, 50 * WEFT_NS_PER_S, NULL, NULL);
+    assert_non_null(dl);
+    assert_int_equal(weft_deferred_add_both(dl, on_dropped, &a), WEFT_OK);
+    weft_deferred *guarded = weft_deferred_new();
+    assert_int_equal(weft_deferred_add_timeout(guarded, r, 60 * WEFT_NS_PER_S, NULL, NULL),
+                     WEFT_OK);
+    assert_int_equal(weft_deferred_add_both(guarded, on_dropped, &b), WEFT_OK);
+    weft_looping_call *lc = weft_looping_call_new(r, never_fires, NULL);
+    weft_deferred *done = NULL;
+    assert_int_equal(weft_looping_call_start(lc, 70 * WEFT_NS_PER_S, false, &done), WEFT_OK);
+    assert_int_equal(weft_deferred_add_both(done, on_dropped, &c), WEFT_OK);
+    /* A user call too: dropped without running, its handle dies with r. */
+    weft_call_release(weft_call_later(r, 80 * WEFT_NS_PER_S, never, NULL));
+    free_fn(r);
+    assert_int_equal(a.errbacks, 1);
+    assert_string_equal(a.type, WEFT_FAILURE_CANCELLED);
+    assert_int_equal(b.errbacks, 1);
+    assert_string_equal(b.type, WEFT_FAILURE_CANCELLED);
+    assert_int_equal(c.errbacks, 1);
+    assert_string_equal(c.type, ""); /* done fired with the loop */
+    assert_int_equal(a.resched_null + b.resched_null + c.resched_null, 3);
+    assert_false(weft_looping_call_running(lc));
+    weft_looping_call_free(lc);
+    weft_deferred_unref(dl);
+    weft_deferred_unref(guarded);
+    weft_deferred_unref(done);
+}
+
+static void free_sim(weft_reactor *r)
+{
+    weft_sim_free(weft_sim_from_reactor(r));
+}
+
+static void sim_freed_with_timers_pending(void **state)
+{
+    (void)state;
+    weft_sim *s = mksim(1);
+    freed_with_pending(weft_sim_reactor(s), free_sim);
+}
+
+static void epoll_freed_with_timers_pending(void **state)
+{
+    (void)state;
+    weft_reactor *r = weft_reactor_new_epoll();
+    if (!r)
+        skip();
+    freed_with_pending(r, weft_reactor_free);
+}
+
+/* Dropped while the user already let go of every reference: still nothing
+ * leaks (the sanitizer build checks). */
+static void dropped_with_no_user_reference(void **state)
+{
+    (void)state;
+    weft_sim *s = mksim(1);
+    weft_reactor *r = weft_sim_reactor(s);
+    weft_deferred_unref(weft_defer_later(r, 5 * MS, NULL, NULL));
+    weft_deferred *d = weft_deferred_new();
+    assert_int_equal(weft_deferred_add_timeout(d, r, 5 * MS, NULL, NULL), WEFT_OK);
+    weft_deferred_unref(d);
+    weft_sim_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defer_later_fires_after_delay),
+        cmocka_unit_test(sim_freed_with_timers_pending),
+        cmocka_unit_test(epoll_freed_with_timers_pending),
+        cmocka_unit_test(dropped_with_no_user_reference),
         cmocka_unit_test(defer_later_without_fn_and_with_zero_delay),
         cmocka_unit_test(defer_later_fn_failure_and_deferred),
         cmocka_unit_test(defer_later_cancel_removes_timer),

@@ -44,7 +44,9 @@ weft_time_ns weft_now(weft_reactor *r);
  * weft_call_release() when you no longer need it (before or after the call
  * ran; releasing does not cancel). The reactor keeps the call itself alive
  * until it runs or is cancelled. NULL: out of memory or delay_ns < 0
- * (a negative delay is refused, as on Twisted's real reactor).
+ * (a negative delay is refused, as on Twisted's real reactor), or the
+ * reactor is being freed. Every handle, released or not, is invalid after
+ * weft_reactor_free: do not cancel, query or release it then.
  *
  * Due calls run in (time, sequence) order; on the simulator, calls due at the
  * same instant are concurrent and their order is a choice (weft/sim.h). A call
@@ -85,7 +87,15 @@ void weft_reactor_stop(weft_reactor *r);
 int weft_reactor_run_until(weft_reactor *r, bool (*cond)(void *ctx), void *ctx,
                            weft_time_ns deadline);
 /* Free the reactor: closes what is open (protocols see connection_lost with
- * ConnectionAborted), drops pending calls without running them. */
+ * ConnectionAborted), drops pending calls without running them. What the
+ * library's own helpers had pending is released, not leaked: a pending
+ * weft_defer_later's Deferred and a Deferred with a pending
+ * weft_deferred_add_timeout deadline are cancelled (they fail with
+ * Cancelled; on_timeout does not run), and a looping call waiting for its
+ * next run stops (done fires; free it with weft_looping_call_free, the only
+ * call it takes afterwards). Their handlers run during the free; delayed
+ * calls they ask for are refused (NULL). Call handles are invalid
+ * afterwards. Not from inside one of the reactor's callbacks. */
 void weft_reactor_free(weft_reactor *r);
 const char *weft_reactor_name(const weft_reactor *r);
 
@@ -346,7 +356,8 @@ int weft_endpoint_parse_server(const char *desc, weft_endpoint *out, char *err, 
 int weft_endpoint_parse_client(const char *desc, weft_endpoint *out, char *err, size_t errlen);
 
 /* Listen: *out (may be NULL) is a handle owned by the reactor until
- * weft_listener_close(). The factory must outlive the listener. */
+ * weft_listener_close(); the handle is invalid after that call (and after
+ * weft_reactor_free). The factory must outlive the listener. */
 int weft_listen(weft_reactor *r, const char *desc, weft_factory *f, weft_listener **out);
 void weft_listener_close(weft_listener *l);
 const weft_address *weft_listener_address(const weft_listener *l);
