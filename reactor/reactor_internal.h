@@ -4,15 +4,21 @@
  * Every backend's reactor struct begins with struct weft_reactor, and its
  * listeners and connectors begin with struct weft_listener / weft_connector.
  * Delayed calls live in one timer queue implementation (timerq.c) that both
- * the simulator and the epoll backend use.
+ * the simulator and the epoll backend use; the reactor header points to its
+ * backend's queue.
  */
 #ifndef WEFT_REACTOR_INTERNAL_H
 #define WEFT_REACTOR_INTERNAL_H
 
 #include "weft/reactor.h"
 
+struct weft_timerq;
+
 struct weft_reactor {
     const weft_reactor_ops *ops;
+    /* The backend's delayed-call queue (reactor/timerq.h), set by
+     * weft__timerq_init: reactor/call.c reaches it through this pointer. */
+    struct weft_timerq *timers;
 };
 
 typedef struct weft_listener_ops {

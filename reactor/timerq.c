@@ -63,6 +63,8 @@ void weft__timerq_init(weft_timerq *q, weft_reactor *owner)
 {
     memset(q, 0, sizeof *q);
     q->owner = owner;
+    if (owner)
+        owner->timers = q;
 }
 
 /* Take pending call c out of the queue, mark it cancelled and run its

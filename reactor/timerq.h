@@ -20,9 +20,9 @@
  * nodes. A node is 40 bytes; with its heap entry and position a pending call
  * costs 60 bytes plus the arrays' growth slack.
  *
- * Backends that use the queue embed it right after their reactor header
- * (weft__timed_reactor), which is how reactor/call.c finds it from a plain
- * weft_reactor pointer.
+ * A backend embeds the queue anywhere in its reactor struct; weft__timerq_init
+ * points the reactor header's `timers` at it, which is how reactor/call.c finds
+ * it from a plain weft_reactor pointer.
  */
 #ifndef WEFT_TIMERQ_H
 #define WEFT_TIMERQ_H
@@ -112,6 +112,8 @@ struct weft_timerq {
     bool dropping;       /* hooks of dropped calls are running: refuse adds */
 };
 
+/* A reactor header followed by its queue: a convenient layout for a backend
+ * (the epoll backend uses it), not a rule. */
 typedef struct weft__timed_reactor {
     struct weft_reactor base;
     weft_timerq timers;
@@ -119,7 +121,7 @@ typedef struct weft__timed_reactor {
 
 static inline weft_timerq *weft__reactor_timerq(weft_reactor *r)
 {
-    return &((weft__timed_reactor *)r)->timers;
+    return r->timers;
 }
 
 static inline unsigned weft__call_state(const weft_call *c)
@@ -144,6 +146,7 @@ static inline bool weft__call_pending(const weft_call *c)
     return st == WEFT__CALL_HEAP || st == WEFT__CALL_PASS;
 }
 
+/* Also sets owner->timers = q (owner may be NULL: a bare queue). */
 void weft__timerq_init(weft_timerq *q, weft_reactor *owner);
 /* Drops every pending call (the droppable ones' hooks run, in node order;
  * adds are refused meanwhile), then frees every node, pending or held by a

@@ -38,7 +38,8 @@ typedef struct label_info {
 } label_info;
 
 struct weft_sim {
-    weft__timed_reactor tr; /* first: the reactor header and its timer queue */
+    struct weft_reactor base; /* first: a weft_reactor * is a weft_sim * */
+    weft_timerq timers;       /* base.timers points here */
     weft_sim_config cfg;
     weft_choice *choices;
     weft_simnet *net;
@@ -74,7 +75,7 @@ static weft_time_ns add_sat(weft_time_ns a, int64_t b)
 
 static inline weft_timerq *queue(weft_sim *s)
 {
-    return &s->tr.timers;
+    return &s->timers;
 }
 
 /* --------------------------------------------------------------- labels */
@@ -338,7 +339,7 @@ uint32_t weft__sim_current_host(const weft_sim *s)
 void weft__sim_set_current_host_id(weft_sim *s, uint32_t host)
 {
     s->current_host = host;
-    s->tr.timers.tag = (uint16_t)(host <= UINT16_MAX ? host : 0);
+    s->timers.tag = (uint16_t)(host <= UINT16_MAX ? host : 0);
 }
 
 weft_simnet *weft__sim_net(weft_sim *s)
@@ -467,13 +468,13 @@ int weft_sim_advance(weft_sim *s, int64_t dt_ns)
 
 size_t weft_sim_pending(const weft_sim *s)
 {
-    return weft__timerq_pending(&s->tr.timers);
+    return weft__timerq_pending(&s->timers);
 }
 
 bool weft_sim_next_time(const weft_sim *s, weft_time_ns *t)
 {
     weft_time_ns tmp;
-    bool any = weft__timerq_next_time(&s->tr.timers, &tmp);
+    bool any = weft__timerq_next_time(&s->timers, &tmp);
     if (any && t)
         *t = tmp;
     return any;
@@ -642,8 +643,8 @@ weft_sim *weft_sim_new(const weft_sim_config *cfg, weft_choice *choices)
         weft_choice_free(choices);
         return NULL;
     }
-    s->tr.base.ops = &sim_ops;
-    weft__timerq_init(&s->tr.timers, &s->tr.base);
+    s->base.ops = &sim_ops;
+    weft__timerq_init(&s->timers, &s->base);
     s->cfg = *cfg;
     s->choices = choices;
     weft__trace_init(&s->trace, cfg->trace_sink, cfg->trace_ctx, cfg->keep_lines);
@@ -662,7 +663,7 @@ void weft_sim_free(weft_sim *s)
     /* The network first: closing connections may cancel its events. */
     weft__simnet_free(s->net);
     s->net = NULL;
-    weft__timerq_destroy(&s->tr.timers);
+    weft__timerq_destroy(&s->timers);
     weft_choice_free(s->choices);
     weft__trace_destroy(&s->trace);
     weft_free(s->labels);
@@ -671,7 +672,7 @@ void weft_sim_free(weft_sim *s)
 
 weft_reactor *weft_sim_reactor(weft_sim *s)
 {
-    return &s->tr.base;
+    return &s->base;
 }
 
 weft_sim *weft_sim_from_reactor(weft_reactor *r)
