@@ -927,16 +927,19 @@ static bool step(run *R, const scn_stmt *st, const char *doing)
     return !R->stop;
 }
 
+static bool run_stopped(void *ctx)
+{
+    return ((run *)ctx)->stop;
+}
+
+/* Run to t and no further: the reactor's run_until honours the horizon even
+ * when a jittered pass reaches past it (stepping would not), and checks for a
+ * failure before every event. Idle before t, the clock still moves to t. */
 static bool run_until(run *R, const scn_stmt *st, weft_time_ns t, const char *doing)
 {
-    for (;;) {
-        weft_time_ns next;
-        if (!weft_sim_next_time(R->sim, &next) || next > t)
-            break;
-        if (!step(R, st, doing))
-            return false;
-    }
-    int rc = weft_sim_run_until(R->sim, t);
+    int rc = weft_reactor_run_until(R->r, run_stopped, R, t);
+    if (rc == WEFT_ESTATE)
+        rc = weft_sim_run_until(R->sim, t);
     if (rc == WEFT_ELIMIT) {
         runaway(R, st, doing);
         return false;
