@@ -40,6 +40,12 @@ weft_call *weft_call_later(weft_reactor *r, int64_t delay_ns, weft_call_fn fn, v
     return weft__call_later_ex(r, delay_ns, NULL, false, fn, ctx);
 }
 
+weft_call *weft_call_later_labelled(weft_reactor *r, int64_t delay_ns, const char *label,
+                                    weft_call_fn fn, void *ctx)
+{
+    return weft__call_later_ex(r, delay_ns, label, false, fn, ctx);
+}
+
 int weft_call_soon(weft_reactor *r, weft_call_fn fn, void *ctx)
 {
     if (!r || !fn)

@@ -126,7 +126,7 @@ weft_deferred *weft_defer_later(weft_reactor *r, int64_t delay_ns, weft_later_fn
     }
     if (weft_deferred_add_callback(d, later_run, l) != WEFT_OK)
         goto fail;
-    l->call = weft__call_later_ex(r, delay_ns, "defer_later", true, later_fire, l);
+    l->call = weft__call_later_ex(r, delay_ns, "later.defer", true, later_fire, l);
     if (!l->call)
         goto fail;
     l->d = weft_deferred_ref(d);
@@ -220,7 +220,7 @@ int weft_deferred_add_timeout(weft_deferred *d, weft_reactor *r, int64_t timeout
     t->timeout_ns = timeout_ns;
     t->on_timeout = on_timeout;
     t->ctx = ctx;
-    t->call = weft__call_later_ex(r, timeout_ns, "timeout", true, timeout_fire, t);
+    t->call = weft__call_later_ex(r, timeout_ns, "later.timeout", true, timeout_fire, t);
     if (!t->call) {
         weft_free(t);
         return WEFT_ENOMEM;

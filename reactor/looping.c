@@ -118,7 +118,7 @@ static int lc_schedule(weft_looping_call *lc)
         int64_t running_for_ns = weft_now(lc->reactor) - lc->start_ns;
         delay_ns = lc->interval_ns - running_for_ns % lc->interval_ns;
     }
-    lc->call = weft__call_later_ex(lc->reactor, delay_ns, "looping_call", true, lc_tick, lc);
+    lc->call = weft__call_later_ex(lc->reactor, delay_ns, "looping.run", true, lc_tick, lc);
     return lc->call ? WEFT_OK : WEFT_ENOMEM;
 }
 

@@ -117,6 +117,12 @@ static unsigned label_id(weft_sim *s, const char *name)
     return 1; /* LABEL_OVERFLOW */
 }
 
+/* The timer queue's label hook: ids for weft_call_later_labelled. */
+static unsigned queue_label_of(weft_reactor *r, const char *label)
+{
+    return label_id((weft_sim *)r, label);
+}
+
 /* ---------------------------------------------------------------- trace */
 
 static void host_name(weft_sim *s, uint32_t host, char *buf, size_t len)
@@ -645,6 +651,7 @@ weft_sim *weft_sim_new(const weft_sim_config *cfg, weft_choice *choices)
     }
     s->base.ops = &sim_ops;
     weft__timerq_init(&s->timers, &s->base);
+    s->timers.label_of = queue_label_of;
     s->cfg = *cfg;
     s->choices = choices;
     weft__trace_init(&s->trace, cfg->trace_sink, cfg->trace_ctx, cfg->keep_lines);

@@ -53,6 +53,15 @@ weft_time_ns weft_now(weft_reactor *r);
  * scheduled while calls are running never runs in the same pass, even with
  * delay 0: it waits for the next one. */
 weft_call *weft_call_later(weft_reactor *r, int64_t delay_ns, weft_call_fn fn, void *ctx);
+/* weft_call_later with a name for the call: label is a static string (kept,
+ * not copied), e.g. "retry.backoff". The simulator traces the call's event
+ * under it ("event retry.backoff ...") and weft_sim_hottest_event names it in
+ * runaway verdicts; the epoll backend ignores it. NULL: "call", as
+ * weft_call_later. The library's helpers name theirs: "later.defer"
+ * (weft_defer_later), "later.timeout" (weft_deferred_add_timeout) and
+ * "looping.run" (looping calls). */
+weft_call *weft_call_later_labelled(weft_reactor *r, int64_t delay_ns, const char *label,
+                                    weft_call_fn fn, void *ctx);
 /* Fire-and-forget: schedule fn with delay 0 and no handle. */
 int weft_call_soon(weft_reactor *r, weft_call_fn fn, void *ctx);
 
