@@ -635,7 +635,8 @@ static void side_lose(net_side *s, const char *type, const char *msg)
     if (s->proto) {
         weft_protocol *p = s->proto;
         f = weft_failure_new(type, "%s", msg);
-        p->ops->connection_lost(p, f);
+        if (p->ops->connection_lost)
+            p->ops->connection_lost(p, f);
         p->transport = NULL;
         s->proto = NULL;
         if (p->ops->destroy)
@@ -757,7 +758,8 @@ static void client_open(net_conn *c)
         cn->timeout_ev = NULL;
     }
     weft__sim_tracef(n->sim, "net.connected", "conn=%llu", (unsigned long long)c->id);
-    p->ops->connection_made(p);
+    if (p->ops->connection_made)
+        p->ops->connection_made(p);
 }
 
 static void fin_arrived(net_side *r)
@@ -851,7 +853,7 @@ static void pipe_fire(void *ctx)
             !s->lost)
             notify(s, NOTIFY_RESUME);
         pipe_schedule(s);
-        if (!r->lost && !r->closing && r->proto)
+        if (!r->lost && !r->closing && r->proto && r->proto->ops->data_received)
             r->proto->ops->data_received(r->proto, data, bytes);
         break;
     }
@@ -1360,7 +1362,8 @@ static void on_syn(void *ctx)
         side_mark_lost(s);
         if (p) {
             weft_failure *fl = weft_failure_new(WEFT_REASON_LOST, "out of memory");
-            p->ops->connection_lost(p, fl);
+            if (p->ops->connection_lost)
+                p->ops->connection_lost(p, fl);
             weft_failure_free(fl);
             if (p->ops->destroy)
                 p->ops->destroy(p);
@@ -1378,7 +1381,8 @@ static void on_syn(void *ctx)
         p->reactor = weft_sim_reactor(n->sim);
         s->proto = p;
         s->made = true;
-        p->ops->connection_made(p);
+        if (p->ops->connection_made)
+            p->ops->connection_made(p);
     }
     c->busy--;
     conn_maybe_free(c);
@@ -1787,6 +1791,10 @@ int weft_sim_crash(weft_sim *s, const char *host)
         return WEFT_ESTATE;
     n->hosts[h].up = false;
     weft__sim_tracef(s, "net.fault", "crash %s", host);
+    /* The host's memory is gone first: its pending delayed calls are dropped
+     * (droppable ones release what they hold), then its connections and
+     * listeners go. */
+    weft__sim_drop_host_calls(s, h);
     for (net_listener *l = n->lis_head; l; l = l->next)
         if (l->host == h)
             listener_deactivate(l);

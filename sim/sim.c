@@ -332,6 +332,18 @@ void weft__sim_cancel(weft_sim *s, weft_call *c)
         weft__timerq_cancel(queue(s), c);
 }
 
+void weft__sim_drop_host_calls(weft_sim *s, uint32_t host)
+{
+    if (host > UINT16_MAX)
+        return;
+    size_t n = weft__timerq_drop_host(queue(s), (uint16_t)host);
+    if (n) {
+        char hn[WEFT_HOST_MAX + 16];
+        host_name(s, host, hn, sizeof hn);
+        weft_sim_trace(s, "sim.dropped", "host=%s calls=%zu", hn, n);
+    }
+}
+
 weft_time_ns weft__sim_now(const weft_sim *s)
 {
     return s->now;

@@ -48,6 +48,10 @@ void weft__sim_note_words(weft_sim *s, const char *kind, const char *fmt, const 
                           size_t nwords);
 /* The trace's string hash of a static string, memoised by address. */
 uint64_t weft__sim_static_hash(weft_sim *s, const char *str);
+/* Drop the pending delayed calls made through the reactor API on host (a
+ * crash): none runs; droppable ones (defer_later, timeouts, looping calls)
+ * release what they hold. The network's own events are left alone. */
+void weft__sim_drop_host_calls(weft_sim *s, uint32_t host);
 weft_time_ns weft__sim_now(const weft_sim *s);
 uint32_t weft__sim_current_host(const weft_sim *s);
 void weft__sim_set_current_host_id(weft_sim *s, uint32_t host);

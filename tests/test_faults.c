@@ -775,6 +775,130 @@ static void zero_answers_strike_no_fault(void **state)
     world_free(w);
 }
 
+/* --------------------------------------- Optional protocol operations */
+
+typedef struct bare {
+    weft_protocol base;
+    int destroyed;
+} bare;
+
+static bare g_bare[4];
+static int g_nbare;
+
+static weft_protocol *build_bare(weft_factory *f, const weft_address *peer)
+{
+    (void)peer;
+    if (g_nbare == 4)
+        return NULL;
+    bare *b = &g_bare[g_nbare++];
+    memset(b, 0, sizeof *b);
+    b->base.ops = f->ctx; /* the ops table to test */
+    return &b->base;
+}
+
+/* Every protocol operation left NULL: the network skips it. Bytes sent to a
+ * protocol without data_received are dropped; connects, closes, resets and a
+ * crash all complete. */
+static void null_protocol_ops_are_skipped(void **state)
+{
+    (void)state;
+    static const weft_protocol_ops none = {0};
+    weft_net_config n = latency_cfg(1 * MS, 1 * MS);
+    n.max_chunk = 3;
+    world *w = world_new(&n, weft_choice_seeded(3), true);
+    weft_factory f;
+    memset(&f, 0, sizeof f);
+    f.build_protocol = build_bare;
+    f.ctx = (void *)&none;
+    g_nbare = 0;
+    assert_int_equal(weft_sim_set_current_host(w->sim, "server"), WEFT_OK);
+    assert_int_equal(weft_listen(w->r, "tcp:2000", &f, NULL), WEFT_OK);
+    assert_int_equal(weft_sim_set_current_host(w->sim, "client"), WEFT_OK);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(weft_connect_factory(w->r, "tcp:server:2000", &f, NULL), WEFT_OK);
+    run(w);
+    assert_int_equal(g_nbare, 4);
+    assert_int_equal(weft_sim_open_connections(w->sim), 2);
+    /* Find a client side (built on the client host) and write through it. */
+    for (int i = 0; i < 4; i++) {
+        weft_transport *t = g_bare[i].base.transport;
+        assert_non_null(t);
+        assert_int_equal(weft_transport_write(t, "hello", 5), WEFT_OK);
+    }
+    assert_int_equal(weft_transport_lose_connection(g_bare[0].base.transport), WEFT_OK);
+    run(w);
+    assert_int_equal(weft_sim_crash(w->sim, "server"), WEFT_OK);
+    run(w);
+    assert_int_equal(weft_sim_open_connections(w->sim), 0);
+    assert_true(trace_has(w, "net.deliver"));
+    world_free(w);
+}
+
+/* --------------------------------------------- A crash drops timers */
+
+static void must_not_run(void *ctx)
+{
+    int *ran = ctx;
+    (*ran)++;
+}
+
+static weft_deferred *loop_noop(void *ctx, uint64_t count)
+{
+    (void)ctx, (void)count;
+    return NULL;
+}
+
+/* The crashed host's pending delayed calls are dropped: none runs, handles
+ * report them cancelled, the helpers release what they hold (Deferreds fail
+ * with Cancelled, a looping call stops). Other hosts' calls are untouched. */
+static void crash_drops_the_hosts_calls(void **state)
+{
+    (void)state;
+    world *w = world_new(NULL, NULL, true);
+    int ran_client = 0, ran_server = 0;
+    assert_int_equal(weft_sim_set_current_host(w->sim, "client"), WEFT_OK);
+    weft_call *mine = weft_call_later(w->r, 5 * S, must_not_run, &ran_client);
+    assert_int_equal(weft_call_soon(w->r, must_not_run, &ran_client), WEFT_OK);
+    weft_deferred *dl = weft_defer_later(w->r, 5 * S, NULL, NULL);
+    weft_deferred *guarded = weft_deferred_new();
+    assert_int_equal(weft_deferred_add_timeout(guarded, w->r, 5 * S, NULL, NULL), WEFT_OK);
+    weft_looping_call *lc = weft_looping_call_new(w->r, loop_noop, NULL);
+    weft_deferred *done = NULL;
+    assert_int_equal(weft_looping_call_start(lc, 1 * S, false, &done), WEFT_OK);
+    assert_int_equal(weft_sim_set_current_host(w->sim, "server"), WEFT_OK);
+    weft_call *theirs = weft_call_later(w->r, 5 * S, must_not_run, &ran_server);
+    assert_int_equal(weft_sim_crash(w->sim, "client"), WEFT_OK);
+    assert_false(weft_call_active(mine));
+    assert_int_equal(weft_call_cancel(mine), WEFT_EALREADYCANCELLED);
+    assert_true(weft_call_active(theirs));
+    weft_result res;
+    assert_int_equal(weft_deferred_peek(dl, &res), WEFT_DEFERRED_FAILED);
+    assert_string_equal(res.failure->type, WEFT_FAILURE_CANCELLED);
+    assert_int_equal(weft_deferred_peek(guarded, &res), WEFT_DEFERRED_FAILED);
+    assert_string_equal(res.failure->type, WEFT_FAILURE_CANCELLED);
+    assert_false(weft_looping_call_running(lc));
+    assert_int_equal(weft_deferred_peek(done, &res), WEFT_DEFERRED_SUCCEEDED);
+    assert_true(trace_has(w, "sim.dropped host=client calls=5"));
+    run(w);
+    assert_int_equal(ran_client, 0);
+    assert_int_equal(ran_server, 1);
+    /* Restarted, the host schedules again. */
+    assert_int_equal(weft_sim_restart(w->sim, "client"), WEFT_OK);
+    assert_int_equal(weft_sim_set_current_host(w->sim, "client"), WEFT_OK);
+    assert_int_equal(weft_looping_call_start(lc, 1 * S, true, NULL), WEFT_OK);
+    assert_int_equal(weft_looping_call_stop(lc), WEFT_OK);
+    weft_call_release(mine);
+    weft_call_release(theirs);
+    weft_looping_call_free(lc);
+    for (weft_deferred **d = (weft_deferred *[]){dl, guarded, done, NULL}; *d; d++) {
+        weft_result r2;
+        if (weft_deferred_take_result(*d, &r2) == WEFT_OK && r2.kind == WEFT_RESULT_FAILURE)
+            weft_failure_free(r2.failure);
+        weft_deferred_unref(*d);
+    }
+    world_free(w);
+}
+
 static void config_validation(void **state)
 {
     (void)state;
@@ -1003,6 +1127,8 @@ int main(void)
         cmocka_unit_test(stall_rate_delays_but_keeps_order),
         cmocka_unit_test(zero_rates_ask_nothing),
         cmocka_unit_test(zero_answers_strike_no_fault),
+        cmocka_unit_test(null_protocol_ops_are_skipped),
+        cmocka_unit_test(crash_drops_the_hosts_calls),
         cmocka_unit_test(config_validation),
         cmocka_unit_test(reconnecting_client_across_a_crash),
         cmocka_unit_test(chaos_invariants),

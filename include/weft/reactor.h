@@ -202,7 +202,13 @@ typedef struct weft_address {
  * of times (bytes in arbitrary chunks), read_connection_lost at most once
  * (only for half-close-aware protocols), then connection_lost once with the
  * reason (borrowed for the call), then destroy once, after which the reactor
- * never touches the protocol again. destroy may be NULL. */
+ * never touches the protocol again.
+ *
+ * Required: data_received and connection_lost. Optional (NULL: skipped):
+ * connection_made, read_connection_lost, write_connection_lost, destroy. The
+ * simulator's network skips every NULL operation, the required ones too
+ * (bytes for a protocol without data_received are dropped), so a partial
+ * table never crashes a simulated run. */
 typedef struct weft_protocol_ops {
     void (*connection_made)(weft_protocol *p);
     void (*data_received)(weft_protocol *p, const uint8_t *data, size_t len);

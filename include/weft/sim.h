@@ -193,7 +193,9 @@ const char *weft_sim_trace_text(const weft_sim *s, size_t *len);
  *                    between a and b time out (ConnectTimedOut)
  *   stall a b        traffic from a to b held until release, then delivered in
  *                    order
- *   crash h          every connection of h: both sides ConnectionLost ("host
+ *   crash h          h's pending delayed calls are dropped without running
+ *                    (helpers release what they hold: docs/network.md);
+ *                    every connection of h: both sides ConnectionLost ("host
  *                    crashed"); h's listeners are closed (their factories
  *                    stopped); connects from h fail, connects to h are refused
  *   restart h        h is up again, with no listeners
