@@ -5,8 +5,9 @@
 # LIB_FUZZING_ENGINE and OUT; run from the repository root:
 #   $CC $CFLAGS -c <library sources>      (once, into $WORK)
 #   $CC $CFLAGS $LIB_FUZZING_ENGINE fuzz/fuzz_<name>.c libweft-fuzz.a -o $OUT/fuzz_<name>
-# plus $OUT/fuzz_<name>_seed_corpus.zip (when zip is available) and
-# $OUT/fuzz_<name>.dict for each target that has a dictionary.
+# plus $OUT/fuzz_<name>_seed_corpus.zip (when zip is available),
+# $OUT/fuzz_<name>.dict for each target that has a dictionary, and the
+# bundled scenarios in $OUT/scenarios for fuzz_schedule.
 #
 # Standalone, the defaults build libFuzzer binaries with ASan and UBSan:
 #   CC=clang  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined"
@@ -63,4 +64,9 @@ for t in "${targets[@]}"; do
     (cd "fuzz/corpus/$t" && zip -q -r "$out_abs/fuzz_${t}_seed_corpus.zip" .)
   fi
 done
+# fuzz_schedule reads the bundled scenarios; on OSS-Fuzz it finds them here.
+rm -rf "$OUT/scenarios"
+mkdir -p "$OUT/scenarios/bugs"
+cp scenarios/*.scn "$OUT/scenarios/"
+cp scenarios/bugs/*.scn "$OUT/scenarios/bugs/" 2>/dev/null || true
 echo "fuzz build: ${#targets[@]} targets in $OUT"
