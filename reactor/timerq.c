@@ -6,8 +6,9 @@
  *   pass[pos[c->idx]].idx == c->idx and not gone, head <= pos < pass_len);
  * - the pass's live slots are sorted by (time, sequence) and counted by its
  *   Fenwick tree; pass_head is the first live slot;
- * - the heap is a 4-ary min-heap on (time, sequence); sequence numbers are
- *   unique, so the order is total and never depends on addresses;
+ * - the heap is a 4-ary min-heap on (time, ord); ords are unique among
+ *   pending calls and ordered as their sequence numbers, so the order is
+ *   (time, sequence), total, and never depends on addresses;
  * - the live pass entries are sorted by (time, sequence);
  * - a node is freed exactly when it is no longer pending and no handle holds
  *   it.
@@ -15,6 +16,7 @@
  * The heap array is allocated 64-byte aligned and shifted by three entries so
  * that the four children of any node (4i+1 .. 4i+4) sit in one cache line.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "reactor/timerq.h"
@@ -41,13 +43,62 @@ static inline weft_call *node_of(const weft_timerq *q, const weft__tq_entry *e)
     return weft__timerq_node(q, e->idx);
 }
 
-/* Ties (equal times) are rare with real delays; only they read the nodes. */
+/* (time, ord): ord follows the sequence numbers, so this is the (time,
+ * sequence) order without reading a node, ties included. */
 static inline bool entry_less(const weft_timerq *q, const weft__tq_entry *a,
                               const weft__tq_entry *b)
 {
+    (void)q;
     if (a->time_ns != b->time_ns)
         return a->time_ns < b->time_ns;
-    return node_of(q, a)->k.seq < node_of(q, b)->k.seq;
+    return a->ord < b->ord;
+}
+
+static int ord_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* next_ord would wrap: give the pending calls ords 0..n-1 in their current
+ * order (which is their sequence order), so every comparison stays the same.
+ * Once per 2^32 schedulings. */
+static int ord_renumber(weft_timerq *q)
+{
+    size_t n = q->len + q->pass_live;
+    uint64_t *keys = weft_malloc((n ? n : 1) * sizeof *keys);
+    if (!keys)
+        return WEFT_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < q->len; i++)
+        keys[k++] = (uint64_t)q->heap[i].ord << 32 | q->heap[i].idx;
+    for (size_t i = q->pass_head; i < q->pass_len; i++)
+        if (q->pass[i].idx != WEFT__TQ_GONE)
+            keys[k++] = (uint64_t)q->pass[i].ord << 32 | q->pass[i].idx;
+    qsort(keys, k, sizeof *keys, ord_cmp);
+    for (size_t r = 0; r < k; r++) {
+        uint32_t idx = (uint32_t)keys[r];
+        weft_call *c = weft__timerq_node(q, idx);
+        weft__tq_entry *e = weft__call_state(c) == WEFT__CALL_HEAP ? &q->heap[q->pos[idx]]
+                                                                   : &q->pass[q->pos[idx]];
+        e->ord = (uint32_t)r;
+    }
+    weft_free(keys);
+    q->next_ord = (uint32_t)k;
+    return WEFT_OK;
+}
+
+/* A fresh sequence number and ord for c. */
+static int take_order(weft_timerq *q, weft_call *c, uint32_t *ord)
+{
+    if (q->next_ord == UINT32_MAX) {
+        int err = ord_renumber(q);
+        if (err)
+            return err;
+    }
+    *ord = q->next_ord++;
+    c->k.seq = q->next_seq++;
+    return WEFT_OK;
 }
 
 /* Grow an array geometrically: doubling while small, by a quarter when big
@@ -209,6 +260,7 @@ static int heap_grow(weft_timerq *q)
     return WEFT_OK;
 }
 
+/* Push c (its sequence number and ord taken here). */
 static int heap_push(weft_timerq *q, weft_call *c, weft_time_ns when_ns)
 {
     if (q->len == q->cap) {
@@ -217,6 +269,9 @@ static int heap_push(weft_timerq *q, weft_call *c, weft_time_ns when_ns)
             return err;
     }
     weft__tq_entry e = {when_ns, c->idx, 0};
+    int err = take_order(q, c, &e.ord);
+    if (err)
+        return err;
     set_state(c, WEFT__CALL_HEAP);
     sift_up(q, q->len++, e);
     return WEFT_OK;
@@ -307,13 +362,13 @@ static void pass_reset(weft_timerq *q)
 
 static void pass_remove(weft_timerq *q, size_t slot)
 {
-    q->pass[slot].gone = 1;
+    q->pass[slot].idx = WEFT__TQ_GONE;
     fen_dec(q, slot);
     if (--q->pass_live == 0) {
         pass_reset(q);
         return;
     }
-    while (q->pass[q->pass_head].gone)
+    while (q->pass[q->pass_head].idx == WEFT__TQ_GONE)
         q->pass_head++;
 }
 
@@ -355,7 +410,6 @@ size_t weft__timerq_fill_pass(weft_timerq *q, weft_time_ns limit_ns)
             break; /* run with what we have; the rest stays in the heap */
         weft__tq_entry e = heap_remove(q, 0);
         set_state(node_of(q, &e), WEFT__CALL_PASS);
-        e.gone = 0;
         q->pos[e.idx] = (uint32_t)n;
         q->pass[n++] = e;
     }
@@ -374,7 +428,7 @@ int weft__timerq_unpass(weft_timerq *q)
     }
     for (size_t i = q->pass_head; i < q->pass_len; i++) {
         weft__tq_entry e = q->pass[i];
-        if (e.gone)
+        if (e.idx == WEFT__TQ_GONE)
             continue;
         set_state(node_of(q, &e), WEFT__CALL_HEAP);
         sift_up(q, q->len++, e);
@@ -411,7 +465,6 @@ weft_call *weft__timerq_add_flags(weft_timerq *q, weft_time_ns when_ns, unsigned
     c->u.fn = fn;
     c->ctx = ctx;
     c->q = q;
-    c->k.seq = q->next_seq++;
     c->host = q->tag;
     flags &= WEFT__CALL_API | WEFT__CALL_HANDLE | WEFT__CALL_DROPPABLE;
     c->meta = (uint16_t)((label & WEFT__CALL_LABEL_MAX) | flags);
@@ -490,9 +543,12 @@ int weft__timerq_rekey(weft_timerq *q, weft_call *c, weft_time_ns when_ns)
 {
     if (weft__call_state(c) == WEFT__CALL_HEAP) {
         /* In place: new key, then restore the heap order. */
+        uint32_t ord;
+        int err = take_order(q, c, &ord); /* may renumber: read pos after */
+        if (err)
+            return err;
         size_t i = q->pos[c->idx];
-        c->k.seq = q->next_seq++;
-        weft__tq_entry e = {when_ns, c->idx, 0};
+        weft__tq_entry e = {when_ns, c->idx, ord};
         q->heap[i] = e;
         if (i > 0 && entry_less(q, &e, &q->heap[(i - 1) / 4]))
             sift_up(q, i, e);
@@ -506,9 +562,13 @@ int weft__timerq_rekey(weft_timerq *q, weft_call *c, weft_time_ns when_ns)
         if (err)
             return err;
     }
+    if (q->next_ord == UINT32_MAX) {
+        int err = ord_renumber(q);
+        if (err)
+            return err;
+    }
     pass_remove(q, q->pos[c->idx]);
-    c->k.seq = q->next_seq++;
-    return heap_push(q, c, when_ns);
+    return heap_push(q, c, when_ns); /* cannot fail now */
 }
 
 void weft__timerq_fire(weft_timerq *q, weft_call *c, weft_time_ns time_ns)

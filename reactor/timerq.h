@@ -4,8 +4,9 @@
  * is handed out when a call is scheduled (or re-keyed by reset/delay), so
  * equal times keep their scheduling order as the default order.
  *
- * Layout: a 4-ary min-heap of 16-byte entries {time, node index} with the
- * time inline (the four children of a node share one cache line), plus a "pass"
+ * Layout: a 4-ary min-heap of 16-byte entries {time, node index, ord} with
+ * the whole key inline (the four children of a node share one cache line, and
+ * no comparison reads a node, ties included), plus a "pass"
  * array: the calls of the current pass, taken out of the heap together and
  * sorted by (time, sequence). A backend starts a pass with every call due up
  * to some limit and then takes them out one by one in any order it likes (the
@@ -81,11 +82,15 @@ struct weft_call {
     uint16_t meta; /* label id, state, handle bit */
 };
 
+/* A heap or pass entry. ord orders calls due at the same time: it follows
+ * the calls' sequence numbers (q->next_ord; renumbered 0..n-1 in the same
+ * order if it would wrap), so comparisons never read the nodes. */
 typedef struct weft__tq_entry {
     weft_time_ns time_ns;
-    uint32_t idx;  /* the call's node index */
-    uint32_t gone; /* pass only: taken or cancelled (a tombstone); else 0 */
+    uint32_t idx; /* the call's node index; WEFT__TQ_GONE: a pass tombstone */
+    uint32_t ord;
 } weft__tq_entry;
+#define WEFT__TQ_GONE UINT32_MAX
 
 struct weft_timerq {
     weft__tq_entry *heap; /* heap[0] is the root; 64-byte aligned + 3 */
@@ -99,6 +104,7 @@ struct weft_timerq {
     uint32_t *pass_fen;
     size_t pass_head, pass_len, pass_live, pass_cap, pass_fen_top;
     uint64_t next_seq;
+    uint32_t next_ord; /* see weft__tq_entry */
     weft_call *free_list;
     weft_call **chunks;
     size_t nchunks, chunks_cap;

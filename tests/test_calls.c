@@ -504,15 +504,35 @@ static size_t model_index(const model_call *m, size_t n, const weft_call *c)
     return 0;
 }
 
+/* ord_start: where the queue's tie-break counter starts; near 2^32 it must
+ * renumber the pending calls mid-run without changing any order. */
+static void queue_model_run(uint32_t ord_start, uint64_t seed);
+
 static void queue_matches_a_model(void **state)
 {
     (void)state;
+    queue_model_run(0, 99);
+}
+
+static void queue_renumbers_its_ties(void **state)
+{
+    (void)state;
+    /* Several renumberings: the counter restarts at the pending count. */
+    queue_model_run(UINT32_MAX - 2500, 7);
+    queue_model_run(UINT32_MAX - 1, 8);
+}
+
+static void queue_model_run(uint32_t ord_start, uint64_t seed)
+{
     enum { OPS = 20000, MAXN = 4000 };
     model_call *m = test_calloc(MAXN, sizeof *m);
     size_t n = 0;
-    uint64_t seq = 0, x = 99;
+    uint64_t seq = 0, x = seed;
     weft_timerq q;
     weft__timerq_init(&q, NULL);
+    q.next_ord = ord_start;
+    uint32_t prev_ord = ord_start;
+    bool wrapped = false;
     for (int op = 0; op < OPS; op++) {
         x = x * 6364136223846793005u + 1442695040888963407u;
         unsigned r = (unsigned)(x >> 33);
@@ -596,6 +616,9 @@ static void queue_matches_a_model(void **state)
                 m[want].in_pass = false;
             }
         }
+        if (q.next_ord < prev_ord)
+            wrapped = true; /* renumbered */
+        prev_ord = q.next_ord;
         /* Every live call answers its own due time and state. */
         if (op % 997 == 0) {
             size_t live = 0;
@@ -610,6 +633,7 @@ static void queue_matches_a_model(void **state)
         }
     }
     assert_true(weft__timerq_bytes(&q) > 0);
+    assert_true(wrapped == (ord_start != 0));
     weft__timerq_destroy(&q);
     test_free(m);
 }
@@ -786,6 +810,7 @@ int main(void)
         cmocka_unit_test(cancel_inside_a_pass),
         cmocka_unit_test(many_calls_in_time_order),
         cmocka_unit_test(queue_matches_a_model),
+        cmocka_unit_test(queue_renumbers_its_ties),
         cmocka_unit_test(out_of_memory),
         cmocka_unit_test(every_allocation_failing),
         cmocka_unit_test(stop_ends_the_active_run_sim),
