@@ -391,7 +391,14 @@ static void server_destroy(weft_protocol *p)
     weft_free(c);
 }
 
+/* Required by the reactor interface even when there is nothing to do. */
+static void nothing_to_greet(weft_protocol *p)
+{
+    (void)p;
+}
+
 static const weft_protocol_ops server_ops = {
+    .connection_made = nothing_to_greet,
     .data_received = weft_line_receiver_data_received,
     .connection_lost = server_lost,
     .destroy = server_destroy,
@@ -629,6 +636,7 @@ static void client_destroy(weft_protocol *p)
 }
 
 static const weft_protocol_ops client_ops = {
+    .connection_made = nothing_to_greet,
     .data_received = weft_line_receiver_data_received,
     .connection_lost = client_lost,
     .destroy = client_destroy,
