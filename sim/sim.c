@@ -13,9 +13,17 @@
  * later-due one runs at max(now, its time): the clock never goes backwards.
  *
  * Labels: every event carries a label id into a table of static strings, in
- * order of first use (deterministic), looked up by strcmp. Id 0 is "call"
- * (user delayed calls). The table holds each label's string hash for the trace
- * and its dispatch count for weft_sim_hottest_event.
+ * order of first use (deterministic), looked up by address, then by strcmp.
+ * Id 0 is "call" (user delayed calls; weft_call_later_labelled and the
+ * helpers name theirs). The table holds each label's string hash for the
+ * trace and its dispatch count for weft_sim_hottest_event.
+ *
+ * Trace cost: records are mixed into the hash as words (sim/trace.h); text is
+ * formatted only when a sink or keep_lines wants it. Notes hash their format
+ * and argument words, never their text. Hashes of static strings (choice
+ * labels, internal note kinds and formats) are memoised in a small table
+ * indexed by address bits: the index only decides whether a hash is
+ * recomputed, each slot keeps the string it belongs to.
  */
 #include <inttypes.h>
 #include <stdarg.h>
