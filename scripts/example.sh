@@ -11,7 +11,9 @@
 #  4. sweep 1,000 seeds of each scenario with `weft explore`
 #  5. hunt the planted ordering bug: explore finds a failing seed, the
 #     printed replay command reproduces it (same trace hash), shrink
-#     minimises it and the minimal choice file replays the same failure
+#     minimises it and the minimal choice file replays the same failure;
+#     the fuzz target's replay build fails on the saved input that libFuzzer
+#     found and passes generated inputs on the fixed scenario
 #  6. real reactor: serve on 127.0.0.1 (a free port the kernel picks), run
 #     the demo client and a raw /dev/tcp conversation, stop the server with
 #     SIGTERM; every step bounded in time
@@ -132,6 +134,37 @@ if ((rc == 1)) && [[ -n $seed && -n $hash && $replay == "weft replay "* ]]; then
 else
   tail -n 20 "$tmp/hunt.out"
   bad "hunt: explore of $bug (exit $rc) did not report a failing seed with its replay"
+fi
+
+# 5b. Fuzz inputs through the replay build of examples/kv/fuzz_kv.c: the
+# input libFuzzer found for the planted bug still fails (the target aborts)
+# and replays with the weft command; deterministic inputs pass the fixed
+# scenario.
+if make --no-print-directory -s -C "$ex" BUILD="$build" fuzz-replay >"$tmp/fbuild.log" 2>&1; then
+  found=$ex/fuzz/unordered-found.bytes
+  # In a subshell, so that the shell's "Aborted" notice goes to the log.
+  (KV_FUZZ_SCENARIO=$bug KV_FUZZ_ARTIFACTS=$tmp "$out/fuzz_kv_replay" "$found") >"$tmp/fz.out" 2>&1
+  frc=$?
+  "$weft" replay --load "$out/kv.so" "$bug" --bytes "$found" >"$tmp/fzr.out" 2>&1
+  wrc=$?
+  if ((frc != 0 && wrc == 1)) && grep -q '^fuzz_kv: .*expected' "$tmp/fz.out" &&
+     grep -q '^FAIL ' "$tmp/fzr.out"; then
+    ok "fuzz: the saved input $found fails the planted bug, also with weft replay --bytes"
+  else
+    tail -n 5 "$tmp/fz.out" "$tmp/fzr.out"
+    bad "fuzz: the saved input no longer fails $bug (target exit $frc, replay exit $wrc)"
+  fi
+  mkdir -p "$tmp/inputs"
+  awk 'BEGIN { srand(7); for (f = 0; f < 64; f++) { s = ""; for (i = 0; i < 48; i++) s = s sprintf("%c", 1 + int(rand() * 254)); printf "%s", s > ("'"$tmp"'/inputs/in" f); } }'
+  if KV_FUZZ_SCENARIO=$ex/readwrite.scn KV_FUZZ_ARTIFACTS=$tmp "$out/fuzz_kv_replay" "$tmp/inputs" >"$tmp/fzp.out" 2>&1; then
+    ok "fuzz: $(tail -n 1 "$tmp/fzp.out") of readwrite.scn, all passed"
+  else
+    tail -n 5 "$tmp/fzp.out"
+    bad "fuzz: inputs on readwrite.scn"
+  fi
+else
+  cat "$tmp/fbuild.log"
+  bad "fuzz: build of fuzz_kv_replay"
 fi
 
 # 6. The same kv.o on the real reactor.
