@@ -143,7 +143,7 @@ fi
 if make --no-print-directory -s -C "$ex" BUILD="$build" fuzz-replay >"$tmp/fbuild.log" 2>&1; then
   found=$ex/fuzz/unordered-found.bytes
   # In a subshell, so that the shell's "Aborted" notice goes to the log.
-  (KV_FUZZ_SCENARIO=$bug KV_FUZZ_ARTIFACTS=$tmp "$out/fuzz_kv_replay" "$found") >"$tmp/fz.out" 2>&1
+  (KV_FUZZ_SCENARIO=$bug KV_FUZZ_ARTIFACTS=$tmp "$out/fuzz_kv_replay" "$found"; exit $?) >"$tmp/fz.out" 2>&1
   frc=$?
   "$weft" replay --load "$out/kv.so" "$bug" --bytes "$found" >"$tmp/fzr.out" 2>&1
   wrc=$?
