@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,16 @@ typedef struct net_shape {
 
 static const net_shape plain = {0, false, 5 * MS, 0};
 
+/* The seed of the last world opened: printed with every mismatch, so that a
+ * failure in a sweep says which seed to replay. */
+static uint64_t world_seed;
+
+static void name_seed_if(bool mismatch)
+{
+    if (mismatch)
+        print_error("in the world of seed %" PRIu64 ":\n", world_seed);
+}
+
 static bool fired(void *ctx)
 {
     return weft_deferred_peek(ctx, NULL) != WEFT_DEFERRED_PENDING;
@@ -55,6 +66,7 @@ static void world_open_ex(world *w, uint64_t seed, const net_shape *shape,
                           const kv_server_options *opt, bool server_only)
 {
     memset(w, 0, sizeof *w);
+    world_seed = seed;
     weft_sim_config cfg;
     weft_sim_config_default(&cfg);
     cfg.jitter_ns = shape->jitter_ns;
@@ -108,8 +120,10 @@ static void world_close(world *w)
 /* The value of a GET, compared and freed. */
 static void expect_got(weft_deferred *d, const char *want)
 {
+    name_seed_if(weft_deferred_peek(d, NULL) != WEFT_DEFERRED_SUCCEEDED);
     char *got = weft_assert_succeeded(d);
     assert_non_null(got);
+    name_seed_if(strcmp(got, want) != 0);
     assert_string_equal(got, want);
     weft_free(got);
     weft_deferred_unref(d);
@@ -117,12 +131,16 @@ static void expect_got(weft_deferred *d, const char *want)
 
 static void expect_done(weft_deferred *d)
 {
+    name_seed_if(weft_deferred_peek(d, NULL) != WEFT_DEFERRED_SUCCEEDED);
     assert_null(weft_assert_succeeded(d));
     weft_deferred_unref(d);
 }
 
 static void expect_failed(weft_deferred *d, const char *type, const char *message_part)
 {
+    weft_result r;
+    name_seed_if(weft_deferred_peek(d, &r) != WEFT_DEFERRED_FAILED ||
+                 !weft_failure_check(r.failure, type));
     weft_failure *f = weft_assert_failed(d, type);
     if (message_part != NULL && strstr(f->message, message_part) == NULL)
         fail_msg("failure %s: message '%s' lacks '%s'", f->type, f->message, message_part);
