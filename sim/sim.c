@@ -687,7 +687,10 @@ void weft_sim_free(weft_sim *s)
 {
     if (!s)
         return;
-    /* The network first: closing connections may cancel its events. */
+    /* The network first: closing connections may cancel its events. The
+     * handlers that run meanwhile (connection_lost, dropped calls' hooks)
+     * cannot start a run: the simulator counts as dispatching. */
+    s->dispatching = true;
     weft__simnet_free(s->net);
     s->net = NULL;
     weft__timerq_destroy(&s->timers);

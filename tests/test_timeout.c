@@ -614,11 +614,14 @@ static weft_result on_dropped(weft_result in, void *ctx)
     dc->errbacks++;
     if (in.kind == WEFT_RESULT_FAILURE) /* the library frees it */
         snprintf(dc->type, sizeof dc->type, "%s", in.failure->type);
-    /* Scheduling from a handler run by the reactor's free is refused. */
+    /* Scheduling from a handler run by the reactor's free is refused, and
+     * so is running the reactor. */
     weft_call *c = weft_call_later(dc->r, 1, never, NULL);
     if (!c)
         dc->resched_null++;
     weft_call_release(c);
+    if (weft_reactor_run(dc->r) != WEFT_ESTATE)
+        dc->resched_null += 100;
     return weft_value(NULL);
 }
 
