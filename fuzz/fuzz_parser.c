@@ -1,7 +1,8 @@
 /* fuzz_parser.c: arbitrary text into the scenario parser.
  *
  * Property: any bytes either parse into a scenario (which then also goes
- * through the checker against the built-in registry) or give WEFT_EPARSE
+ * through the checker against the built-in registry and, when it checks,
+ * runs under small runaway caps to a verdict) or give WEFT_EPARSE
  * with at least one diagnostic, each positioned inside the text: line 1 to
  * the number of lines, column 1 to one past the end of that line, a
  * non-empty message, and a rendering "fuzz.scn:LINE:COL: message". Parsing
@@ -86,6 +87,26 @@ static weft_registry *parser_registry(void)
     return reg;
 }
 
+/* A scenario that parses and checks also runs, under small runaway caps:
+ * passing or failing is its own business, but the run must end with a
+ * verdict (or out of memory), never crash or hang. */
+static void run_small(const weft_scenario *sc)
+{
+    weft_run_options opt;
+    weft_run_options_init(&opt);
+    opt.use_seed = true;
+    opt.seed = 1;
+    opt.max_events = 20000;
+    opt.max_time_ns = 120 * WEFT_NS_PER_S;
+    weft_run_result res;
+    int rc = weft_scenario_run(sc, parser_registry(), &opt, &res);
+    if (rc == WEFT_OK && !res.verdict)
+        parser_fail("a run ended without a verdict", NULL);
+    if (rc != WEFT_OK && rc != WEFT_ENOMEM)
+        parser_fail("the runner returned an error for a checked scenario", NULL);
+    weft_run_result_clear(&res);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     weft_diags d1, d2;
@@ -113,6 +134,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         else if (crc != WEFT_OK && crc != WEFT_ENOMEM)
             parser_fail("check returned an unexpected code", &cd);
         weft_diags_clear(&cd);
+        if (crc == WEFT_OK)
+            run_small(sc);
     } else if (rc == WEFT_EPARSE) {
         if (sc)
             parser_fail("EPARSE with a scenario", &d1);
