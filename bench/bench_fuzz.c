@@ -184,9 +184,9 @@ static void bench_target(const char *name, entry_fn fn, long execs, int mutants)
 
 int main(void)
 {
-    bench_target("defer", bench_fuzz_defer_one, 20000, 3);
-    bench_target("framing", bench_fuzz_framing_one, 50000, 3);
-    bench_target("parser", bench_fuzz_parser_one, 5000, 3);
-    bench_target("schedule", bench_fuzz_schedule_one, 1000, 3);
+    bench_target("defer", bench_fuzz_defer_one, 80000, 3);
+    bench_target("framing", bench_fuzz_framing_one, 200000, 3);
+    bench_target("parser", bench_fuzz_parser_one, 20000, 3);
+    bench_target("schedule", bench_fuzz_schedule_one, 4000, 3);
     return 0;
 }
