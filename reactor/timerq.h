@@ -198,12 +198,23 @@ static inline bool weft__timerq_heap_top(const weft_timerq *q, weft_time_ns *t)
  * limit_ns: the root is not alone. */
 bool weft__timerq_second_due(const weft_timerq *q, weft_time_ns limit_ns);
 /* Start loading what the next dispatch will touch, while the current one
- * runs: the next root's context (its node was fetched by the last pop) and
- * the nodes of the root's children, among which is the root after next.
- * A hint only: no effect on behaviour. */
+ * runs. During a pass, the next call is one of the pass's: the contexts of
+ * its first live calls. Otherwise the next root's context (its node was
+ * fetched by the last pop) and the nodes of the root's children, among which
+ * is the root after next. A hint only: no effect on behaviour. */
 static inline void weft__timerq_prefetch_next(const weft_timerq *q)
 {
 #if defined(__GNUC__)
+    if (q->pass_live) {
+        size_t seen = 0;
+        for (size_t i = q->pass_head; i < q->pass_len && seen < 4; i++) {
+            if (q->pass[i].idx == WEFT__TQ_GONE)
+                continue;
+            __builtin_prefetch(weft__timerq_node(q, q->pass[i].idx)->ctx);
+            seen++;
+        }
+        return;
+    }
     size_t n = q->len;
     if (n == 0)
         return;
