@@ -228,6 +228,23 @@ static inline void weft__timerq_prefetch_next(const weft_timerq *q)
 #endif
 }
 
+/* The call that becomes the root when the root is popped (the smallest of
+ * its children), if no other call is scheduled meanwhile; NULL when the heap
+ * has no second entry. */
+static inline const weft_call *weft__timerq_after_next(const weft_timerq *q)
+{
+    size_t n = q->len;
+    if (n < 2)
+        return NULL;
+    const weft__tq_entry *h = q->heap;
+    size_t end = n < 5 ? n : 5, best = 1;
+    for (size_t j = 2; j < end; j++)
+        if (h[j].time_ns < h[best].time_ns ||
+            (h[j].time_ns == h[best].time_ns && h[j].ord < h[best].ord))
+            best = j;
+    return weft__timerq_node(q, h[best].idx);
+}
+
 /* Remove the root. The call stays in its pending state until
  * weft__timerq_fire; *time_ns gets its due time. */
 weft_call *weft__timerq_pop(weft_timerq *q, weft_time_ns *time_ns);

@@ -43,6 +43,7 @@ typedef struct label_info {
     const char *name;
     uint64_t hash;
     uint64_t count;
+    weft__sim_prefetch_fn prefetch; /* cache hint for its events, or NULL */
 } label_info;
 
 struct weft_sim {
@@ -102,6 +103,7 @@ static int label_add(weft_sim *s, const char *name)
     li->name = name;
     li->hash = weft__trace_strhash(name);
     li->count = 0;
+    li->prefetch = NULL;
     return (int)s->nlabels++;
 }
 
@@ -352,6 +354,13 @@ void weft__sim_drop_host_calls(weft_sim *s, uint32_t host)
     }
 }
 
+void weft__sim_label_prefetch(weft_sim *s, const char *label, weft__sim_prefetch_fn prefetch)
+{
+    unsigned id = label_id(s, label);
+    if (id != 1) /* never on the shared overflow label */
+        s->labels[id].prefetch = prefetch;
+}
+
 weft_time_ns weft__sim_now(const weft_sim *s)
 {
     return s->now;
@@ -380,6 +389,26 @@ const weft_sim_config *weft__sim_config(const weft_sim *s)
 
 /* ------------------------------------------------------------- dispatch */
 
+/* The labels' own cache hints, two events ahead: the event after next gets
+ * its far hint (addresses only), the next one, whose far hint ran one event
+ * ago, its near hint (which may read what the far hint loaded). Outside
+ * passes only; hints never change behaviour. */
+static void prefetch_labelled(weft_sim *s, const weft_timerq *q)
+{
+    if (q->pass_live || q->len == 0)
+        return;
+    const weft_call *nx = weft__timerq_node(q, q->heap[0].idx);
+    const label_info *nl = &s->labels[weft__call_label(nx)];
+    if (nl->prefetch)
+        nl->prefetch(nx->ctx, true);
+    const weft_call *nn = weft__timerq_after_next(q);
+    if (nn) {
+        nl = &s->labels[weft__call_label(nn)];
+        if (nl->prefetch)
+            nl->prefetch(nn->ctx, false);
+    }
+}
+
 static void dispatch(weft_sim *s, weft_call *c, weft_time_ns t)
 {
     weft_timerq *q = queue(s);
@@ -397,6 +426,7 @@ static void dispatch(weft_sim *s, weft_call *c, weft_time_ns t)
     q->tag = (uint16_t)host;
     trace_event(s, s->now, seq, label, host);
     weft__timerq_prefetch_next(q);
+    prefetch_labelled(s, q);
     s->dispatching = true;
     fn(ctx);
     s->dispatching = false;

@@ -52,6 +52,13 @@ uint64_t weft__sim_static_hash(weft_sim *s, const char *str);
  * crash): none runs; droppable ones (defer_later, timeouts, looping calls)
  * release what they hold. The network's own events are left alone. */
 void weft__sim_drop_host_calls(weft_sim *s, uint32_t host);
+/* A cache hint for the events labelled label, called with an event's ctx
+ * while an earlier event runs: far (two events ahead) may only prefetch
+ * addresses computed from ctx; near (the next event, far-hinted one event
+ * ago) may also read through ctx to prefetch what it points to. Hints must
+ * have no effect but on the cache. */
+typedef void (*weft__sim_prefetch_fn)(const void *ctx, bool near);
+void weft__sim_label_prefetch(weft_sim *s, const char *label, weft__sim_prefetch_fn prefetch);
 weft_time_ns weft__sim_now(const weft_sim *s);
 uint32_t weft__sim_current_host(const weft_sim *s);
 void weft__sim_set_current_host_id(weft_sim *s, uint32_t host);
