@@ -18,7 +18,10 @@
  * The library's transcript is built by the handlers themselves; the model
  * writes its own. Any difference prints the program and both transcripts
  * and aborts. The sanitizers add the memory properties: no leak, no use
- * after free, whatever the program.
+ * after free, whatever the program. A program that agrees then runs once
+ * more on the library with one allocation failing (the n-th, n from the
+ * input's last byte, below 64): its outcome is not compared, but it must
+ * not crash or leak (steps whose constructor failed are skipped).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -217,8 +220,15 @@ static void canceller(weft_deferred *d, void *ctx)
     }
 }
 
-static void oom(const char *what)
+/* The allocation-failure pass: one allocation fails somewhere in the run. */
+static bool oom_pass;
+
+/* A constructor returned NULL: skip that step in the allocation-failure
+ * pass, abort otherwise (nothing should fail in the compared run). */
+static bool give_up(const char *what)
 {
+    if (oom_pass)
+        return true;
     fprintf(stderr, "fuzz_defer: out of memory in %s\n", what);
     abort();
 }
@@ -234,8 +244,8 @@ static void lib_run(const wm_program *p, wm_trace *t)
     weft_sim_config_default(&cfg);
     /* No choices: concurrent timers run in the order they were scheduled. */
     H.sim = weft_sim_new(&cfg, weft_choice_replay(NULL, 0));
-    if (!H.sim)
-        oom("weft_sim_new");
+    if (!H.sim && give_up("weft_sim_new"))
+        return;
     weft_reactor *r = weft_sim_reactor(H.sim);
     weft_unhandled_reset();
 
@@ -259,8 +269,8 @@ static void lib_run(const wm_program *p, wm_trace *t)
                 nd = weft_fail(weft_failure_new(wm_type_names[op->arg2], "fuzz"));
             else
                 nd = weft_deferred_new();
-            if (!nd)
-                oom("new");
+            if (!nd && give_up("new"))
+                break;
             H.d[s] = nd;
             break;
         }
@@ -293,17 +303,23 @@ static void lib_run(const wm_program *p, wm_trace *t)
         case WM_O_GATHER: {
             int s = op->new_slot;
             weft_deferred *members[WM_MEMBERS_MAX];
-            for (unsigned k = 0; k < op->nmembers; k++)
+            bool missing = false;
+            for (unsigned k = 0; k < op->nmembers; k++) {
                 members[k] = H.d[op->members[k]];
+                missing |= members[k] == NULL;
+            }
+            if (missing) /* a member whose constructor failed (allocation pass) */
+                break;
             H.is_gather[s] = op->kind == WM_O_GATHER;
             weft_deferred *nd = op->kind == WM_O_GATHER
                                     ? weft_gather(members, op->nmembers, op->arg != 0)
                                     : weft_deferred_list(members, op->nmembers, op->arg);
-            if (!nd)
-                oom("list");
+            if (!nd && give_up("list"))
+                break;
             H.d[s] = nd;
-            if (weft_deferred_add_callback(nd, recorder, &H.slot_ids[s]) != WEFT_OK)
-                oom("recorder");
+            if (weft_deferred_add_callback(nd, recorder, &H.slot_ids[s]) != WEFT_OK &&
+                give_up("recorder"))
+                break;
             break;
         }
         case WM_O_TIMEOUT:
@@ -375,8 +391,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     wm_trace_init(&model_t);
     lib_run(&prog, &lib_t);
     wm_model_run(&prog, &model_t);
-    if (lib_t.len == model_t.len && memcmp(lib_t.text, model_t.text, lib_t.len) == 0)
+    if (lib_t.len == model_t.len && memcmp(lib_t.text, model_t.text, lib_t.len) == 0) {
+        /* The same program once more with the n-th allocation failing (n
+         * from the input's last byte): no comparison (the outcome changes),
+         * but no crash, no leak, no use after free. */
+        if (size > 0) {
+            wm_trace_init(&lib_t);
+            oom_pass = true;
+            weft_alloc_fail_after(data[size - 1] % 64);
+            lib_run(&prog, &lib_t);
+            weft_alloc_fail_after(-1);
+            oom_pass = false;
+        }
         return 0;
+    }
     wm_trace_init(&desc_t);
     wm_describe(&prog, &desc_t);
     size_t at = 0;
