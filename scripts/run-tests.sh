@@ -37,6 +37,17 @@ for r in "$build"/fuzz/fuzz_*; do
     bad_suites+=("$name corpus")
   fi
 done
+# The worked example (examples/kv): the user's day end to end.
+if [[ -x scripts/example.sh && -d examples/kv ]]; then
+  ex=$(scripts/example.sh "$build" 2>&1)
+  ex_rc=$?
+  printf '%s\n' "$ex" | tail -n 15
+  p=$(printf '%s\n' "$ex" | sed -n 's/^example: \([0-9]*\) passed.*/\1/p')
+  f=$(printf '%s\n' "$ex" | sed -n 's/^example: [0-9]* passed, \([0-9]*\) failed.*/\1/p')
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-1}))
+  ((ex_rc != 0)) && bad_suites+=("example.sh (exit $ex_rc)")
+fi
 echo
 if ((${#bad_suites[@]})); then
   echo "failing: ${bad_suites[*]}"
