@@ -475,6 +475,9 @@ typedef struct weft_reactor_ops {
 /* The real reactor: epoll and TCP sockets on this machine. NULL on failure. */
 weft_reactor *weft_reactor_new_epoll(void);
 
+/* A number in [0, n) (0 when n <= 1). label names the decision and must be a
+ * static string (the simulator keeps it in its choice record and memoises its
+ * hash by address); NULL: "random". */
 uint32_t weft_reactor_random(weft_reactor *r, uint32_t n, const char *label);
 
 #ifdef __cplusplus
