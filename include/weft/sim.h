@@ -172,8 +172,11 @@ const char *weft_sim_hottest_event(const weft_sim *s, uint64_t *count);
 
 /* Trace. */
 uint64_t weft_sim_trace_hash(const weft_sim *s);
-/* Append a line (the time is prepended). Scenario runners and tests use it
- * to record their own steps. */
+/* Append a note (its line: the time, kind, then the formatted text).
+ * Scenario runners and tests use it to record their own steps. The note is
+ * hashed from kind, fmt and the argument values (docs/simulator.md), and
+ * formatted only when text is wanted, so it is cheap with text off; %p
+ * arguments count as 0 in the hash. NULL kind: "note". */
 void weft_sim_trace(weft_sim *s, const char *kind, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
