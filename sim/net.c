@@ -790,7 +790,7 @@ static void fin_arrived(net_side *r)
  * around the sending side, which cover the whole connection whichever side
  * it is (integer arithmetic: the range may reach past the connection, which a
  * prefetch tolerates and pointer arithmetic would not). Near: the receiving
- * protocol, through the peer side loaded by the far hint. */
+ * protocol, through the peer side loaded by the far hint, and the bytes. */
 static void pipe_prefetch(const void *ctx, bool near)
 {
 #if defined(__GNUC__)
@@ -798,6 +798,8 @@ static void pipe_prefetch(const void *ctx, bool near)
         const net_side *s = ctx;
         const net_side *r = &s->conn->side[1 - s->idx];
         __builtin_prefetch(r->proto);
+        if (s->out.buf)
+            __builtin_prefetch(s->out.buf + s->out.head); /* the bytes */
         return;
     }
     uintptr_t p = (uintptr_t)ctx;
