@@ -18,7 +18,9 @@
  * one chunk: a run that hit it must have logged a prefix of the other's
  * messages. Every message respects its limit (line_max, string_max), the
  * partial frame and the held bytes stay within their bounds after every
- * feed. A violation prints both logs and aborts.
+ * feed. A violation prints both logs and aborts. Each receiver then runs
+ * the chunked stream once more with one allocation failing (the n-th, n
+ * below 8 from the settings): not compared, but limits, no crash, no leak.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -388,6 +390,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         compare(kind, &w, &c);
         free(w.log.p);
         free(c.log.p);
+        /* Once more, chunked, with one of the receiver's allocations failing:
+         * the outcome is not compared, the limits and memory rules hold. */
+        outcome o;
+        memset(&o, 0, sizeof o);
+        weft_alloc_fail_after(data[6] % 8);
+        run(kind, &cfg, true, &o);
+        weft_alloc_fail_after(-1);
+        free(o.log.p);
     }
     return 0;
 }
