@@ -276,7 +276,8 @@ static void conn_read(ep_conn *c)
     for (int i = 0; i < WEFT__EP_READS_PER_EVENT && conn_reading(c); i++) {
         ssize_t n = recv(c->obj.fd, r->read_buf, WEFT__EP_READ_BYTES, 0);
         if (n > 0) {
-            c->proto->ops->data_received(c->proto, r->read_buf, (size_t)n);
+            if (c->proto->ops->data_received)
+                c->proto->ops->data_received(c->proto, r->read_buf, (size_t)n);
             if ((size_t)n < WEFT__EP_READ_BYTES)
                 return; /* most likely drained; level-triggered epoll says if not */
             continue;
@@ -336,7 +337,8 @@ static void conn_report(ep_conn *c, weft_failure *reason)
             c->producer.stop(c->producer.ctx);
     }
     weft_protocol *p = c->proto;
-    p->ops->connection_lost(p, reason);
+    if (p->ops->connection_lost)
+        p->ops->connection_lost(p, reason);
     p->transport = NULL;
     weft__ep_connector *cn = c->connector;
     c->connector = NULL;
@@ -618,7 +620,8 @@ weft__ep_conn *weft__ep_conn_open(weft__ep_reactor *r, int fd, weft_factory *f,
 void weft__ep_conn_start(weft__ep_conn *c, weft__ep_connector *cn)
 {
     c->connector = cn;
-    c->proto->ops->connection_made(c->proto);
+    if (c->proto->ops->connection_made)
+        c->proto->ops->connection_made(c->proto);
 }
 
 void weft__ep_conn_detach(weft__ep_conn *c)

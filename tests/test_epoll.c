@@ -1599,6 +1599,138 @@ static void deferred_connect_cancel_and_free(void **state)
     assert_true(c->destroyed);
 }
 
+/* ------------------------------------- protocols without optional ops */
+
+/* Only the two required operations: no connection_made, no
+ * read_connection_lost, no write_connection_lost, no destroy. The backend
+ * must skip the missing ones, as the simulator does. */
+typedef struct bare {
+    weft_protocol base;
+    bool echo;
+    char rx[32];
+    size_t rx_len;
+    bool lost;
+    char reason[48];
+} bare;
+
+typedef struct bare_factory {
+    weft_factory f;
+    bool echo;
+    bare protos[4];
+    int n;
+} bare_factory;
+
+static void bare_data(weft_protocol *bp, const uint8_t *data, size_t len)
+{
+    bare *p = (bare *)bp;
+    assert_false(p->lost);
+    assert_true(p->rx_len + len <= sizeof p->rx);
+    memcpy(p->rx + p->rx_len, data, len);
+    p->rx_len += len;
+    if (p->echo)
+        assert_int_equal(weft_transport_write(bp->transport, data, len), WEFT_OK);
+}
+
+static void bare_lost(weft_protocol *bp, const weft_failure *reason)
+{
+    bare *p = (bare *)bp;
+    assert_false(p->lost);
+    p->lost = true;
+    snprintf(p->reason, sizeof p->reason, "%s", reason->type);
+}
+
+static const weft_protocol_ops bare_ops = {
+    .data_received = bare_data,
+    .connection_lost = bare_lost,
+};
+
+static weft_protocol *bare_build(weft_factory *f, const weft_address *peer)
+{
+    bare_factory *bf = (bare_factory *)f;
+    (void)peer;
+    assert_true(bf->n < 4);
+    bare *p = &bf->protos[bf->n++];
+    memset(p, 0, sizeof *p);
+    p->base.ops = &bare_ops;
+    p->echo = bf->echo;
+    return &p->base;
+}
+
+static bare_factory bare_server, bare_client;
+
+static bool bare_first_done(world *w)
+{
+    (void)w;
+    return bare_server.n >= 1 && bare_server.protos[0].lost && bare_client.n >= 1 &&
+           bare_client.protos[0].lost;
+}
+
+static bool bare_second_up(world *w)
+{
+    (void)w;
+    return bare_server.n >= 2 && bare_client.n >= 2;
+}
+
+static bool bare_second_done(world *w)
+{
+    (void)w;
+    return bare_server.protos[1].lost && bare_client.protos[1].lost;
+}
+
+static void optional_ops_may_be_null(void **state)
+{
+    world *w = *state;
+    memset(&bare_server, 0, sizeof bare_server);
+    memset(&bare_client, 0, sizeof bare_client);
+    bare_server.f.build_protocol = bare_build;
+    bare_server.echo = true;
+    bare_client.f.build_protocol = bare_build;
+    assert_int_equal(weft_listen(w->r, "tcp:0:interface=127.0.0.1", &bare_server.f, &w->listener),
+                     WEFT_OK);
+    snprintf(w->desc, sizeof w->desc, "tcp:127.0.0.1:%u",
+             (unsigned)weft_listener_address(w->listener)->port);
+
+    /* Through weft_connect: the Deferred hands over the protocol, which
+     * writes and half-closes; the server (no read_connection_lost) echoes,
+     * sees the end of input as the connection's end, and its echo still
+     * drains to the client. */
+    weft_deferred *d = NULL;
+    assert_int_equal(weft_connect(w->r, w->desc, &bare_client.f, &d), WEFT_OK);
+    pending_d = d;
+    run_until(w, deferred_fired);
+    bare *c = value_of(d);
+    weft_deferred_unref(d);
+    assert_ptr_equal(c, &bare_client.protos[0]);
+    assert_int_equal(weft_transport_write(c->base.transport, "hello", 5), WEFT_OK);
+    assert_int_equal(weft_transport_lose_write_connection(c->base.transport), WEFT_OK);
+    run_until(w, bare_first_done);
+    bare *s = &bare_server.protos[0];
+    assert_int_equal(s->rx_len, 5);
+    assert_memory_equal(s->rx, "hello", 5);
+    assert_string_equal(s->reason, WEFT_REASON_DONE);
+    assert_int_equal(c->rx_len, 5);
+    assert_memory_equal(c->rx, "hello", 5);
+    assert_string_equal(c->reason, WEFT_REASON_DONE);
+    assert_null(c->base.transport);
+    assert_null(s->base.transport);
+
+    /* Through a plain connector: the client protocol has no connection_made
+     * at all; it is aborted from outside once both ends exist. */
+    weft_connector *cn = NULL;
+    assert_int_equal(weft_connect_factory(w->r, w->desc, &bare_client.f, &cn), WEFT_OK);
+    run_until(w, bare_second_up);
+    bare *c2 = &bare_client.protos[1];
+    assert_non_null(c2->base.transport);
+    assert_false(c2->lost);
+    assert_int_equal(weft_transport_abort(c2->base.transport), WEFT_OK);
+    run_until(w, bare_second_done);
+    assert_string_equal(c2->reason, WEFT_REASON_ABORTED);
+    assert_string_equal(bare_server.protos[1].reason, WEFT_REASON_LOST);
+    assert_int_equal(c2->rx_len, 0);
+    assert_int_equal(bare_server.protos[1].rx_len, 0);
+    weft_connector_free(cn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1635,6 +1767,7 @@ int main(void)
         T(deferred_connect),
         T(deferred_connect_refused),
         T(deferred_connect_cancel_and_free),
+        T(optional_ops_may_be_null),
 #undef T
     };
     /* WEFT_TEST_FILTER=name (wildcards allowed) runs the matching tests only. */

@@ -205,10 +205,10 @@ typedef struct weft_address {
  * never touches the protocol again.
  *
  * Required: data_received and connection_lost. Optional (NULL: skipped):
- * connection_made, read_connection_lost, write_connection_lost, destroy. The
- * simulator's network skips every NULL operation, the required ones too
- * (bytes for a protocol without data_received are dropped), so a partial
- * table never crashes a simulated run. */
+ * connection_made, read_connection_lost, write_connection_lost, destroy. Both
+ * backends (the simulator's network and epoll) skip every NULL operation, the
+ * required ones too (bytes for a protocol without data_received are
+ * dropped), so a partial table never crashes a run. */
 typedef struct weft_protocol_ops {
     void (*connection_made)(weft_protocol *p);
     void (*data_received)(weft_protocol *p, const uint8_t *data, size_t len);
