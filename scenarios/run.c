@@ -30,6 +30,11 @@
  * Teardown cancels what is still pending, takes the Failures the checks
  * already judged out of the scenario's Deferreds, frees the simulator (the
  * protocols see connection_lost and destroy), then the factories.
+ *
+ * Trace lines never carry the scenario file's path as typed: a failure's
+ * "scn.fail" line names the file by its base name (the verdict and the
+ * failure list keep the full path), so two paths to one file give one trace
+ * hash.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -162,7 +167,18 @@ static const char *ent_name(const run *R, int e)
     return e < 0 ? "?" : R->sc->ents[e].name;
 }
 
-static void add_failure_text(run *R, const char *text)
+/* The scenario file's base name: what trace lines call the scenario, so that
+ * a run's trace (and hash) do not depend on how the path was typed. */
+static const char *file_identity(const weft_scenario *sc)
+{
+    const char *slash = strrchr(sc->file, '/');
+    return slash ? slash + 1 : sc->file;
+}
+
+/* Record a failure: text (with the path as given) for the verdict and the
+ * report; trace_text (the same naming the file by file_identity) for the
+ * trace. */
+static void add_failure_text(run *R, const char *text, const char *trace_text)
 {
     char **nf = weft_realloc(R->failures, (R->nfailures + 1) * sizeof *nf);
     char *copy = weft_strdup(text);
@@ -176,7 +192,7 @@ static void add_failure_text(run *R, const char *text)
     R->failures = nf;
     R->failures[R->nfailures++] = copy;
     if (R->sim != NULL && !R->tearing_down)
-        weft_sim_trace(R->sim, "scn.fail", "%s", text);
+        weft_sim_trace(R->sim, "scn.fail", "%s", trace_text);
 }
 
 /* A failure at a line of the scenario (line 0: the whole scenario). */
@@ -193,12 +209,15 @@ static void failf(run *R, int line, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    char text[1200];
-    if (line > 0)
+    char text[1200], trace_text[1200];
+    if (line > 0) {
         snprintf(text, sizeof text, "%s:%d: %s", R->sc->file, line, msg);
-    else
+        snprintf(trace_text, sizeof trace_text, "%s:%d: %s", file_identity(R->sc), line, msg);
+    } else {
         snprintf(text, sizeof text, "%s: %s", R->sc->file, msg);
-    add_failure_text(R, text);
+        snprintf(trace_text, sizeof trace_text, "%s: %s", file_identity(R->sc), msg);
+    }
+    add_failure_text(R, text, trace_text);
 }
 
 /* Render bytes for a message: printable ASCII as is, escapes otherwise, at

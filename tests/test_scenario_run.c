@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "weft/protocols.h"
 #include "weft/scenario.h"
@@ -889,6 +891,97 @@ static void test_bundled_sweep(void **state)
     (void)read_file;
 }
 
+/* Trace hashes do not depend on how the scenario's path was typed: the same
+ * file loaded through two different paths gives the same trace and hash,
+ * passing or failing; only the verdict text keeps the path as given. */
+static void run_path(const char *path, weft_run_result *r)
+{
+    weft_diags d;
+    weft_diags_init(&d);
+    weft_scenario *sc = NULL;
+    assert_int_equal(weft_scenario_load(path, &sc, &d), WEFT_OK);
+    weft_diags_clear(&d);
+    weft_run_options o;
+    weft_run_options_init(&o);
+    o.seed = 5;
+    o.use_seed = true;
+    o.keep_trace = true;
+    assert_int_equal(weft_scenario_run(sc, reg, &o, r), WEFT_OK);
+    weft_scenario_free(sc);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_hash_independent_of_path(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/weft-scnpath-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char sub[64], pass_a[96], pass_b[96], fail_a[96], fail_b[96];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(pass_a, sizeof pass_a, "%s/ok.scn", dir);
+    snprintf(pass_b, sizeof pass_b, "%s/sub/../ok.scn", dir);
+    snprintf(fail_a, sizeof fail_a, "%s/bad.scn", dir);
+    snprintf(fail_b, sizeof fail_b, "%s/./sub/../bad.scn", dir);
+    write_text(pass_a, ECHO "p send \"abc\"\np expect \"abc\" within 1s\np close\n");
+    write_text(fail_a, ECHO "p send \"abd\"\np expect \"abc\" within 1s\n");
+
+    weft_run_result a, b;
+    run_path(pass_a, &a);
+    run_path(pass_b, &b);
+    assert_true(a.passed);
+    assert_true(b.passed);
+    assert_int_equal(a.trace_hash, b.trace_hash);
+    assert_int_equal(a.trace_len, b.trace_len);
+    assert_memory_equal(a.trace_text, b.trace_text, a.trace_len);
+    weft_run_result_clear(&a);
+    weft_run_result_clear(&b);
+
+    run_path(fail_a, &a);
+    run_path(fail_b, &b);
+    assert_false(a.passed);
+    assert_false(b.passed);
+    /* The verdicts name the file as it was given... */
+    char want[160];
+    snprintf(want, sizeof want, "%s:6: p: expected \"abc\" within 1s, got \"abd\"", fail_a);
+    assert_string_equal(a.verdict, want);
+    snprintf(want, sizeof want, "%s:6: p: expected \"abc\" within 1s, got \"abd\"", fail_b);
+    assert_string_equal(b.verdict, want);
+    /* ...the traces by its base name only, so they and their hashes agree. */
+    assert_int_equal(a.trace_hash, b.trace_hash);
+    assert_int_equal(a.trace_len, b.trace_len);
+    assert_memory_equal(a.trace_text, b.trace_text, a.trace_len);
+    assert_non_null(memmem(a.trace_text, a.trace_len, "scn.fail bad.scn:6: p: expected", 31));
+    assert_null(memmem(a.trace_text, a.trace_len, dir, strlen(dir)));
+    weft_run_result_clear(&a);
+    weft_run_result_clear(&b);
+
+    /* A different base name is a different scenario identity. */
+    char fail_c[96];
+    snprintf(fail_c, sizeof fail_c, "%s/other.scn", dir);
+    write_text(fail_c, ECHO "p send \"abd\"\np expect \"abc\" within 1s\n");
+    run_path(fail_a, &a);
+    run_path(fail_c, &b);
+    assert_false(a.passed);
+    assert_false(b.passed);
+    assert_true(a.trace_hash != b.trace_hash);
+    weft_run_result_clear(&a);
+    weft_run_result_clear(&b);
+
+    assert_int_equal(unlink(pass_a), 0);
+    assert_int_equal(unlink(fail_a), 0);
+    assert_int_equal(unlink(fail_c), 0);
+    assert_int_equal(rmdir(sub), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -916,6 +1009,7 @@ int main(void)
         cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_trace),
+        cmocka_unit_test(test_hash_independent_of_path),
         cmocka_unit_test(test_bundled_sweep),
     };
     return cmocka_run_group_tests_name("scenario_run", tests, setup, teardown);
