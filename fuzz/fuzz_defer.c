@@ -8,7 +8,8 @@
  * Deferred, add a pair to another Deferred, pause or unpause one, all from
  * inside the handler), callback, errback, cancel, pause,
  * unpause, chain_to, take_result, addTimeout and advancing the simulator's
- * virtual clock. Every program ends the same way: rounds of "unpause and
+ * virtual clock, and a DeferredLock, a DeferredSemaphore and a
+ * DeferredQueue (acquire, release, put, get). Every program ends the same way: rounds of "unpause and
  * cancel every Deferred (and fire by hand a list that ignored the cancel),
  * run the clock out" until one resumes nothing and runs no handler, then
  * every Deferred's final
@@ -50,6 +51,9 @@ typedef struct harness {
     int slot_ids[WM_SLOTS_MAX];
     weft_sim *sim;
     unsigned long calls; /* handler calls so far */
+    weft_lock *lock;
+    weft_semaphore *sem;
+    weft_dqueue *queue;
 } harness;
 
 static harness H;
@@ -74,6 +78,10 @@ static void render_short_value(void *v, wm_trace *t)
 {
     if ((uintptr_t)v < SMALL_VALUE_MAX) {
         wm_tracef(t, "%d", (int)(uintptr_t)v);
+        return;
+    }
+    if (v == (void *)H.lock || v == (void *)H.sem) {
+        wm_tracef(t, "%s", v == (void *)H.lock ? "K" : "S");
         return;
     }
     for (int s = 0; s < WM_SLOTS_MAX; s++) {
@@ -197,9 +205,10 @@ static weft_result recorder(weft_result in, void *ctx)
 {
     int s = *(const int *)ctx;
     /* The first pair on a list: it sees the list's own result, unless the
-     * list was fired by hand (callback, chain_to) with a small value or
-     * another list's result, which is already known. */
-    if (in.kind != WEFT_RESULT_VALUE || (uintptr_t)in.value < SMALL_VALUE_MAX)
+     * list was fired by hand (callback, chain_to) with a small value, the
+     * lock, the semaphore or another list's result, which are known. */
+    if (in.kind != WEFT_RESULT_VALUE || (uintptr_t)in.value < SMALL_VALUE_MAX ||
+        in.value == (void *)H.lock || in.value == (void *)H.sem)
         return in;
     for (int k = 0; k < WM_SLOTS_MAX; k++)
         if (H.list_result[k] == in.value)
@@ -248,15 +257,25 @@ static void lib_run(const wm_program *p, wm_trace *t)
         return;
     weft_reactor *r = weft_sim_reactor(H.sim);
     weft_unhandled_reset();
+    H.lock = weft_lock_new();
+    H.sem = weft_semaphore_new(WM_SEM_TOKENS);
+    H.queue = weft_dqueue_new(WM_QUEUE_SIZE, SIZE_MAX);
+    if ((!H.lock || !H.sem || !H.queue) && give_up("lock, semaphore or queue")) {
+        weft_lock_free(H.lock);
+        weft_semaphore_free(H.sem);
+        weft_dqueue_free(H.queue);
+        weft_sim_free(H.sim);
+        return;
+    }
 
     for (int i = 0; i < p->nops; i++) {
         const wm_op *op = &p->ops[i];
         wm_tracef(t, "op%d %s\n", i, op_names[op->kind]);
         int rc = WEFT_OK;
-        weft_deferred *d = op->kind == WM_O_NEW || op->kind == WM_O_LIST ||
-                                   op->kind == WM_O_GATHER || op->kind == WM_O_ADVANCE
-                               ? NULL
-                               : H.d[op->d];
+        bool uses_d = op->kind != WM_O_NEW && op->kind != WM_O_LIST && op->kind != WM_O_GATHER &&
+                      op->kind != WM_O_ADVANCE && op->kind != WM_O_ACQUIRE &&
+                      op->kind != WM_O_RELEASE && op->kind != WM_O_PUT && op->kind != WM_O_GET;
+        weft_deferred *d = uses_d ? H.d[op->d] : NULL;
         switch (op->kind) {
         case WM_O_NEW: {
             int s = op->new_slot;
@@ -328,6 +347,27 @@ static void lib_run(const wm_program *p, wm_trace *t)
         case WM_O_ADVANCE:
             rc = weft_sim_advance(H.sim, (int64_t)op->arg * WEFT_NS_PER_MS);
             break;
+        case WM_O_ACQUIRE: {
+            weft_deferred *nd = op->arg ? weft_semaphore_acquire(H.sem) : weft_lock_acquire(H.lock);
+            if (!nd && give_up("acquire"))
+                break;
+            H.d[op->new_slot] = nd;
+            break;
+        }
+        case WM_O_RELEASE:
+            rc = op->arg ? weft_semaphore_release(H.sem) : weft_lock_release(H.lock);
+            break;
+        case WM_O_PUT:
+            rc = weft_dqueue_put(H.queue, V(op->arg));
+            break;
+        case WM_O_GET: {
+            weft_deferred *nd = NULL;
+            rc = weft_dqueue_get(H.queue, &nd);
+            if (rc != WEFT_OK && give_up("get"))
+                rc = WEFT_OK;
+            H.d[op->new_slot] = nd;
+            break;
+        }
         case WM_O_TAKE: {
             weft_result out;
             rc = weft_deferred_take_result(d, &out);
@@ -374,6 +414,11 @@ static void lib_run(const wm_program *p, wm_trace *t)
             render_result(out, t);
         wm_tracef(t, "\n");
     }
+    /* After the teardown no waiter is left (each was cancelled), unless an
+     * allocation failed; freeing then fails the waiters with Cancelled. */
+    weft_lock_free(H.lock);
+    weft_semaphore_free(H.sem);
+    weft_dqueue_free(H.queue);
     for (int s = 0; s < p->nslots; s++)
         weft_deferred_unref(H.d[s]);
     wm_tracef(t, "unhandled %lu\n", weft_unhandled_count());

@@ -198,6 +198,24 @@ void wm_decode(const uint8_t *data, size_t size, wm_program *p)
         case WM_O_ADVANCE:
             op.arg = (uint8_t)(rd(&r) % 8);
             break;
+        case WM_O_RELEASE:
+            op.arg = (uint8_t)(rd(&r) % 2);
+            break;
+        case WM_O_PUT:
+            op.arg = (uint8_t)rd(&r);
+            break;
+        case WM_O_ACQUIRE:
+        case WM_O_GET:
+            if (op.kind == WM_O_ACQUIRE)
+                op.arg = (uint8_t)(rd(&r) % 2);
+            if (p->nslots >= WM_SLOTS_MAX) {
+                ok = false;
+                break;
+            }
+            op.new_slot = (uint8_t)p->nslots;
+            p->canceller[p->nslots] = op.kind == WM_O_GET ? 6 : (uint8_t)(4 + op.arg);
+            p->nslots++;
+            break;
         default:
             ok = false;
             break;
@@ -211,7 +229,8 @@ static const char *const act_names[WM_A_COUNT] = {
     "none", "pass", "value", "fail", "trap", "chain", "fire", "cancel", "add", "pause", "unpause"};
 static const char *const op_names[WM_O_COUNT] = {
     "new",   "add",    "callback", "errback", "cancel",  "pause", "unpause",
-    "chain_to", "list", "gather", "timeout", "advance", "take"};
+    "chain_to", "list", "gather", "timeout", "advance", "take", "acquire", "release", "put",
+    "get"};
 
 static void describe_one(const wm_act *a, wm_trace *out)
 {
@@ -276,6 +295,18 @@ void wm_describe(const wm_program *p, wm_trace *out)
         case WM_O_ADVANCE:
             wm_tracef(out, " %ums", op->arg);
             break;
+        case WM_O_ACQUIRE:
+            wm_tracef(out, " d%u %s", op->new_slot, op->arg ? "semaphore" : "lock");
+            break;
+        case WM_O_GET:
+            wm_tracef(out, " d%u", op->new_slot);
+            break;
+        case WM_O_RELEASE:
+            wm_tracef(out, " %s", op->arg ? "semaphore" : "lock");
+            break;
+        case WM_O_PUT:
+            wm_tracef(out, " %u", op->arg);
+            break;
         default:
             wm_tracef(out, " d%u arg=%u", op->d, op->arg);
             break;
@@ -288,7 +319,7 @@ void wm_describe(const wm_program *p, wm_trace *out)
 
 #define FAIL_TEXT_MAX 256
 
-enum { R_VALUE, R_LIST, R_GATHER, R_FAIL, R_WAIT, R_CHAIN };
+enum { R_VALUE, R_LIST, R_GATHER, R_FAIL, R_WAIT, R_CHAIN, R_OBJ /* n 0: the lock, 1: the semaphore */ };
 
 typedef struct mres {
     uint8_t kind;
@@ -346,6 +377,14 @@ typedef struct model {
     int ntimers;
     int64_t now_ms;
     int depth; /* nesting of runs, bounded by the program's size */
+    /* The lock, the semaphore and the queue: FIFO lists of waiting slots. */
+    bool locked;
+    int tokens;
+    int lock_wait[WM_SLOTS_MAX], nlock_wait;
+    int sem_wait[WM_SLOTS_MAX], nsem_wait;
+    int get_wait[WM_SLOTS_MAX], nget_wait;
+    mres pending[WM_QUEUE_SIZE];
+    int npending;
     unsigned long calls; /* handler calls so far */
 } model;
 
@@ -394,6 +433,9 @@ static void render_short(const mres *r, char *buf, size_t cap)
         break;
     case R_GATHER:
         snprintf(buf, cap, "G%d", r->n);
+        break;
+    case R_OBJ:
+        snprintf(buf, cap, "%s", r->n ? "S" : "K");
         break;
     case R_FAIL:
         snprintf(buf, cap, "F:%s", r->f);
@@ -703,9 +745,49 @@ static int m_fire(model *m, int s, mres res)
     return 0;
 }
 
+static void fifo_remove(int *items, int *n, int s)
+{
+    for (int i = 0; i < *n; i++) {
+        if (items[i] == s) {
+            memmove(items + i, items + i + 1, (size_t)(*n - i - 1) * sizeof *items);
+            (*n)--;
+            return;
+        }
+    }
+}
+
+static int fifo_pop(int *items, int *n)
+{
+    int s = items[0];
+    memmove(items, items + 1, (size_t)(*n - 1) * sizeof *items);
+    (*n)--;
+    return s;
+}
+
+static mres r_obj(int n)
+{
+    mres r = r_value(0);
+    r.kind = R_OBJ;
+    r.n = n;
+    return r;
+}
+
 static void m_canceller(model *m, int s)
 {
     int kind = m->d[s].canceller;
+    /* A waiter of the lock, semaphore or queue leaves its line. */
+    if (kind == 4) {
+        fifo_remove(m->lock_wait, &m->nlock_wait, s);
+        return;
+    }
+    if (kind == 5) {
+        fifo_remove(m->sem_wait, &m->nsem_wait, s);
+        return;
+    }
+    if (kind == 6) {
+        fifo_remove(m->get_wait, &m->nget_wait, s);
+        return;
+    }
     wm_tracef(m->t, "canceller d%d\n", s);
     if (kind == 2 || kind == 3) {
         int rc = m_fire(m, s, kind == 2 ? r_value(77) : r_fail(WM_T_E2));
@@ -801,8 +883,8 @@ static void m_run_timers(model *m, int64_t until_ms, bool all)
 
 static const char *m_rc(int rc)
 {
-    static const char *const names[] = {"OK", "EALREADYCALLED", "ENOTPAUSED", "ESELFCHAIN",
-                                        "ESTATE"};
+    static const char *const names[] = {"OK",     "EALREADYCALLED", "ENOTPAUSED", "ESELFCHAIN",
+                                        "ESTATE", "ENOTLOCKED",     "EOVERFLOW"};
     return names[rc];
 }
 
@@ -823,6 +905,7 @@ void wm_model_run(const wm_program *p, wm_trace *t)
     memset(m, 0, sizeof *m);
     m->p = p;
     m->t = t;
+    m->tokens = WM_SEM_TOKENS;
     for (int i = 0; i < p->nops; i++) {
         const wm_op *op = &p->ops[i];
         wm_tracef(t, "op%d %s\n", i, op_names[op->kind]);
@@ -900,6 +983,68 @@ void wm_model_run(const wm_program *p, wm_trace *t)
         case WM_O_ADVANCE:
             m_run_timers(m, m->now_ms + op->arg, false);
             break;
+        case WM_O_ACQUIRE: {
+            int s = op->new_slot;
+            m_new_slot(m, s);
+            if (op->arg == 0) {
+                if (!m->locked) {
+                    m->locked = true;
+                    m_fire(m, s, r_obj(0));
+                } else {
+                    m->lock_wait[m->nlock_wait++] = s;
+                }
+            } else if (m->tokens > 0) {
+                m->tokens--;
+                m_fire(m, s, r_obj(1));
+            } else {
+                m->sem_wait[m->nsem_wait++] = s;
+            }
+            break;
+        }
+        case WM_O_RELEASE: {
+            /* Twisted hands the token to the first waiter. A waiter fired by
+             * hand meanwhile makes Twisted's release raise AlreadyCalled with
+             * the lock left held; weft skips such waiters (defer/sync.c). */
+            bool held = op->arg == 0 ? m->locked : m->tokens < WM_SEM_TOKENS;
+            if (!held) {
+                rc = 5;
+                break;
+            }
+            int *wait = op->arg == 0 ? m->lock_wait : m->sem_wait;
+            int *nwait = op->arg == 0 ? &m->nlock_wait : &m->nsem_wait;
+            bool handed = false;
+            while (*nwait > 0 && !handed)
+                handed = m_fire(m, fifo_pop(wait, nwait), r_obj(op->arg)) == 0;
+            if (!handed) {
+                if (op->arg == 0)
+                    m->locked = false;
+                else
+                    m->tokens++;
+            }
+            break;
+        }
+        case WM_O_PUT:
+            if (m->nget_wait > 0) {
+                m_fire(m, fifo_pop(m->get_wait, &m->nget_wait), r_value(op->arg));
+            } else if (m->npending < WM_QUEUE_SIZE) {
+                m->pending[m->npending++] = r_value(op->arg);
+            } else {
+                rc = 6;
+            }
+            break;
+        case WM_O_GET: {
+            int s = op->new_slot;
+            m_new_slot(m, s);
+            if (m->npending > 0) {
+                mres v = m->pending[0];
+                memmove(m->pending, m->pending + 1, (size_t)(m->npending - 1) * sizeof *m->pending);
+                m->npending--;
+                m_fire(m, s, v);
+            } else {
+                m->get_wait[m->nget_wait++] = s;
+            }
+            break;
+        }
         case WM_O_TAKE: {
             mdef *d = &m->d[op->d];
             if (m_pending(d)) {

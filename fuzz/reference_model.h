@@ -29,6 +29,10 @@
 #define WM_ACTS_MAX 160  /* handler actions (two to four per add) */
 #define WM_MEMBERS_MAX 4 /* members of one list or gather */
 #define WM_TYPES 3       /* the program's own Failure types E0..E2 */
+/* Each program has one DeferredLock, one DeferredSemaphore of WM_SEM_TOKENS
+ * tokens and one DeferredQueue of WM_QUEUE_SIZE values (backlog unbounded). */
+#define WM_SEM_TOKENS 2
+#define WM_QUEUE_SIZE 2
 #define WM_TRACE_MAX 65536u
 /* Teardown rounds at most (each handler runs once, so far fewer suffice). */
 #define WM_TEARDOWN_ROUNDS_MAX 512
@@ -87,6 +91,10 @@ typedef enum wm_op_kind {
     WM_O_TIMEOUT,   /* d, ms */
     WM_O_ADVANCE,   /* ms */
     WM_O_TAKE,      /* d: take_result */
+    WM_O_ACQUIRE,   /* arg 0: the lock, 1: the semaphore; new_slot: the acquire Deferred */
+    WM_O_RELEASE,   /* arg 0: the lock, 1: the semaphore */
+    WM_O_PUT,       /* arg: value put on the queue */
+    WM_O_GET,       /* new_slot: the get Deferred */
     WM_O_COUNT
 } wm_op_kind;
 
@@ -107,7 +115,8 @@ typedef struct wm_program {
     wm_act acts[WM_ACTS_MAX];
     int nacts;
     int nslots;
-    /* The canceller of each slot (0 none, 1 noop, 2 fires 77, 3 fails E2). */
+    /* The canceller of each slot (0 none, 1 noop, 2 fires 77, 3 fails E2;
+     * 4, 5, 6: the library's own, of a lock, semaphore or queue waiter). */
     uint8_t canceller[WM_SLOTS_MAX];
 } wm_program;
 
