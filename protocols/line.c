@@ -13,10 +13,23 @@
  * requeue_all); the unprocessed input is part_ + rx_.in + rx_.held, in that
  * order. Hooks may call any function here: mode switches and pauses only set
  * flags the loop reads, feeds append to held, clear empties all three.
+ *
+ * As Twisted's LineReceiver, the loop stops once the transport says it is
+ * disconnecting (weft_transport_disconnecting: this side called
+ * lose_connection or abort, e.g. from line_received): no further line of the
+ * chunk is delivered, and the unparsed rest is dropped, as are line-mode
+ * bytes that arrive later. Raw mode is not affected (Twisted checks only
+ * after a line). A transport without the query never says so.
  */
 #include <string.h>
 
 #include "protocols/proto_internal.h"
+
+/* The transport is going away: lines are no longer delivered. */
+static bool transport_closing(weft_line_receiver *lr)
+{
+    return lr->base.transport != NULL && weft_transport_disconnecting(lr->base.transport);
+}
 
 static bool line_runnable(const void *self)
 {
@@ -225,11 +238,23 @@ static void step_partial(weft_line_receiver *lr)
     rx->in_len -= take;
 }
 
+/* Twisted returns from dataReceived once the transport is disconnecting;
+ * what was not parsed can never become a line, so it goes. */
+static void stop_closing(weft_line_receiver *lr)
+{
+    lr->part_len_ = 0;
+    weft__rx_drop(&lr->rx_);
+}
+
 static void line_consume(void *self)
 {
     weft_line_receiver *lr = self;
     weft_proto_rx_ *rx = &lr->rx_;
     while (rx->in_len > 0 && !lr->paused && !lr->disconnecting) {
+        if (lr->line_mode && transport_closing(lr)) {
+            stop_closing(lr);
+            return;
+        }
         if (!lr->line_mode) {
             if (lr->part_len_ > 0) {
                 size_t n = lr->part_len_;
@@ -244,10 +269,17 @@ static void line_consume(void *self)
             rx->in_len = 0;
             if (lr->hooks->raw_data_received)
                 lr->hooks->raw_data_received(lr, d, n);
-        } else if (lr->part_len_ == 0) {
+            continue;
+        }
+        uint64_t lines_before = lr->lines_received;
+        if (lr->part_len_ == 0)
             step_direct(lr);
-        } else {
+        else
             step_partial(lr);
+        /* After a line, even one whose hook switched to raw mode. */
+        if (lr->lines_received != lines_before && transport_closing(lr)) {
+            stop_closing(lr);
+            return;
         }
     }
     if (lr->disconnecting)

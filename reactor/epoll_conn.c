@@ -546,6 +546,13 @@ static size_t conn_buffered_op(weft_transport *t)
     return conn_buffered((ep_conn *)(void *)t);
 }
 
+/* lose_connection (disconnecting) or abort called, or the end reported. */
+static bool conn_disconnecting_op(weft_transport *t)
+{
+    const ep_conn *c = (const ep_conn *)(const void *)t;
+    return c->disconnecting || c->aborted || c->lost;
+}
+
 static const weft_transport_ops conn_ops = {
     .write = conn_write,
     .writev = conn_writev,
@@ -559,6 +566,7 @@ static const weft_transport_ops conn_ops = {
     .peer = conn_peer,
     .host = conn_host,
     .buffered = conn_buffered_op,
+    .disconnecting = conn_disconnecting_op,
 };
 
 static void conn_service(ep_conn *c)

@@ -511,6 +511,13 @@ static size_t px_buffered(weft_transport *t)
     return px->base.transport ? weft_transport_buffered(px->base.transport) : 0;
 }
 
+/* The underlying transport's answer; once it is gone, the connection is. */
+static bool px_disconnecting(weft_transport *t)
+{
+    proxy *px = proxy_of_transport(t);
+    return px->base.transport ? weft_transport_disconnecting(px->base.transport) : true;
+}
+
 static const weft_transport_ops px_tops = {
     .write = px_write,
     .writev = px_writev,
@@ -524,6 +531,7 @@ static const weft_transport_ops px_tops = {
     .peer = px_peer,
     .host = px_host,
     .buffered = px_buffered,
+    .disconnecting = px_disconnecting,
 };
 
 static void px_made(weft_protocol *p)

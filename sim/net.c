@@ -1096,6 +1096,14 @@ static size_t tr_buffered(weft_transport *t)
     return side_of(t)->out.len;
 }
 
+/* lose_connection or abort called (closing), or connection_lost under way
+ * or done (lost). */
+static bool tr_disconnecting(weft_transport *t)
+{
+    const net_side *s = side_of(t);
+    return s->closing || s->lost;
+}
+
 static const weft_transport_ops net_transport_ops = {
     .write = tr_write,
     .writev = tr_writev,
@@ -1109,6 +1117,7 @@ static const weft_transport_ops net_transport_ops = {
     .peer = tr_peer,
     .host = tr_host,
     .buffered = tr_buffered,
+    .disconnecting = tr_disconnecting,
 };
 
 /* --------------------------------------------------------- Listeners */

@@ -82,6 +82,14 @@ static void rec_line(weft_line_receiver *lr, const uint8_t *line, size_t len)
         assert_int_equal(weft_line_receiver_feed(lr, (const uint8_t *)"fed\r\n", 5), WEFT_OK);
     else if (len == 5 && memcmp(line, "DELIM", 5) == 0)
         assert_int_equal(weft_line_receiver_set_delimiter(lr, "\n", 1), WEFT_OK);
+    else if (len == 5 && memcmp(line, "CLOSE", 5) == 0) /* the transport, not the receiver */
+        assert_int_equal(weft_transport_lose_connection(lr->base.transport), WEFT_OK);
+    else if (len == 5 && memcmp(line, "ABORT", 5) == 0)
+        assert_int_equal(weft_transport_abort(lr->base.transport), WEFT_OK);
+    else if (len == 8 && memcmp(line, "RAWCLOSE", 8) == 0) {
+        weft_line_receiver_set_raw_mode(lr);
+        assert_int_equal(weft_transport_lose_connection(lr->base.transport), WEFT_OK);
+    }
 }
 
 static void rec_raw(weft_line_receiver *lr, const uint8_t *data, size_t len)
@@ -652,6 +660,223 @@ static void chunking_invariance_long_delimiter(void **state)
     check_invariance("\n", 1, 5, 500);
 }
 
+/* Twisted stops a chunk once transport.disconnecting is set, whoever closed
+ * the transport: here line_received closes the transport itself. */
+static void stops_once_transport_disconnecting(void **state)
+{
+    (void)state;
+    tline *t = tline_new(&hooks_default, true);
+    assert_false(weft_transport_disconnecting(&t->st.base));
+    feed(t, "one\r\nCLOSE\r\ntwo\r\nthr");
+    expect_lines(t, 2, "one", "CLOSE");
+    assert_true(weft_transport_disconnecting(&t->st.base));
+    assert_int_equal(t->st.lose_calls, 1);
+    /* The receiver did not decide the drop: no error, not its own flag. */
+    assert_false(t->lr.disconnecting);
+    assert_null(t->lr.error);
+    /* The unparsed rest is gone, and later line-mode bytes are ignored. */
+    assert_int_equal(weft_line_receiver_clear_line_buffer(&t->lr, NULL, 0), 0);
+    feed(t, "ee\r\nfour\r\n");
+    expect_lines(t, 2, "one", "CLOSE");
+    assert_int_equal(weft_line_receiver_clear_line_buffer(&t->lr, NULL, 0), 0);
+    tline_free(t);
+
+    /* abort counts too. */
+    t = tline_new(&hooks_default, true);
+    feed(t, "ABORT\r\nx\r\n");
+    expect_lines(t, 1, "ABORT");
+    assert_int_equal(t->st.abort_calls, 1);
+    tline_free(t);
+
+    /* Closed before the chunk arrives: no line of it is delivered. */
+    t = tline_new(&hooks_default, false);
+    assert_int_equal(weft_transport_lose_connection(&t->st.base), WEFT_OK);
+    feed(t, "a\r\nb\r\n");
+    expect_lines(t, 0);
+    tline_free(t);
+
+    /* Held bytes fed from a hook before the close go too. */
+    t = tline_new(&hooks_default, true);
+    feed(t, "FEED\r\nCLOSE\r\nafter\r\n");
+    expect_lines(t, 2, "FEED", "CLOSE");
+    tline_free(t);
+
+    /* Only half-closing does not stop delivery. */
+    t = tline_new(&hooks_default, false);
+    assert_int_equal(weft_transport_lose_write_connection(&t->st.base), WEFT_OK);
+    assert_false(weft_transport_disconnecting(&t->st.base));
+    feed(t, "a\r\nb\r\n");
+    expect_lines(t, 2, "a", "b");
+    tline_free(t);
+}
+
+/* A line whose hook switches to raw mode and closes ends the chunk (Twisted
+ * checks after every line); raw data arriving later is still delivered, as
+ * Twisted's raw mode does not look at disconnecting. */
+static void raw_mode_and_disconnecting(void **state)
+{
+    (void)state;
+    tline *t = tline_new(&hooks_default, true);
+    feed(t, "a\r\nRAWCLOSE\r\nrest of chunk");
+    expect_lines(t, 2, "a", "RAWCLOSE");
+    assert_int_equal(t->raw_len, 0);
+    feed(t, "later raw");
+    assert_int_equal(t->raw_len, 9);
+    assert_memory_equal(t->raw, "later raw", 9);
+    tline_free(t);
+}
+
+/* A transport without the disconnecting operation never says it is
+ * disconnecting: the receiver delivers every line, as before the query. */
+static void transport_without_disconnecting_op(void **state)
+{
+    (void)state;
+    tline *t = tline_new(&hooks_default, true);
+    weft_transport_ops ops = *t->st.base.ops;
+    ops.disconnecting = NULL;
+    const weft_transport_ops *saved = t->st.base.ops;
+    t->st.base.ops = &ops;
+    feed(t, "one\r\nCLOSE\r\ntwo\r\n");
+    assert_false(weft_transport_disconnecting(&t->st.base));
+    expect_lines(t, 3, "one", "CLOSE", "two");
+    t->st.base.ops = saved;
+    assert_true(weft_transport_disconnecting(&t->st.base));
+    tline_free(t);
+}
+
+/* ------------------------------------------------ on the simulator */
+
+/* A line server whose line_received closes the transport on "CLOSE"; a
+ * client that sends one chunk of several lines. */
+typedef struct sim_line {
+    weft_line_receiver lr;
+    char lines[8][16];
+    size_t nlines;
+    bool lost;
+    bool disconnecting_in_lost;
+} sim_line;
+
+static void sim_line_received(weft_line_receiver *lr, const uint8_t *line, size_t len)
+{
+    sim_line *s = (sim_line *)lr;
+    assert_true(s->nlines < 8 && len < 16);
+    memcpy(s->lines[s->nlines], line, len);
+    s->lines[s->nlines][len] = '\0';
+    s->nlines++;
+    if (len == 5 && memcmp(line, "CLOSE", 5) == 0) {
+        assert_false(weft_transport_disconnecting(lr->base.transport));
+        assert_int_equal(weft_transport_lose_connection(lr->base.transport), WEFT_OK);
+        assert_true(weft_transport_disconnecting(lr->base.transport));
+    }
+}
+
+static const weft_line_hooks sim_hooks = {sim_line_received, NULL, NULL};
+
+static void sim_lost(weft_protocol *p, const weft_failure *reason)
+{
+    sim_line *s = (sim_line *)p;
+    (void)reason;
+    s->lost = true;
+    s->disconnecting_in_lost = weft_transport_disconnecting(p->transport);
+}
+
+static void sim_destroy(weft_protocol *p)
+{
+    weft_line_receiver_cleanup((weft_line_receiver *)p);
+}
+
+static const weft_protocol_ops sim_line_ops = {
+    .data_received = weft_line_receiver_data_received,
+    .connection_lost = sim_lost,
+    .destroy = sim_destroy,
+};
+
+static sim_line sim_server;
+
+static weft_protocol *sim_build_server(weft_factory *f, const weft_address *peer)
+{
+    (void)f;
+    (void)peer;
+    memset(&sim_server, 0, sizeof sim_server);
+    sim_server.lr.base.ops = &sim_line_ops;
+    assert_int_equal(weft_line_receiver_init(&sim_server.lr, &sim_hooks), WEFT_OK);
+    return &sim_server.lr.base;
+}
+
+typedef struct sim_client {
+    weft_protocol base;
+    bool lost;
+    char reason[40];
+} sim_client;
+
+static sim_client sim_cl;
+
+static void sim_client_made(weft_protocol *p)
+{
+    const char *chunk = "one\r\nCLOSE\r\ntwo\r\nthree\r\n";
+    assert_int_equal(weft_transport_write(p->transport, chunk, strlen(chunk)), WEFT_OK);
+}
+
+static void sim_client_data(weft_protocol *p, const uint8_t *d, size_t n)
+{
+    (void)p;
+    (void)d;
+    (void)n;
+}
+
+static void sim_client_lost(weft_protocol *p, const weft_failure *reason)
+{
+    sim_client *c = (sim_client *)p;
+    c->lost = true;
+    snprintf(c->reason, sizeof c->reason, "%s", reason->type);
+}
+
+static const weft_protocol_ops sim_client_ops = {
+    .connection_made = sim_client_made,
+    .data_received = sim_client_data,
+    .connection_lost = sim_client_lost,
+};
+
+static weft_protocol *sim_build_client(weft_factory *f, const weft_address *peer)
+{
+    (void)f;
+    (void)peer;
+    memset(&sim_cl, 0, sizeof sim_cl);
+    sim_cl.base.ops = &sim_client_ops;
+    return &sim_cl.base;
+}
+
+static void stops_once_disconnecting_on_the_simulator(void **state)
+{
+    (void)state;
+    weft_sim_config cfg;
+    weft_sim_config_default(&cfg);
+    cfg.net.latency_min_ns = cfg.net.latency_max_ns = WEFT_NS_PER_MS;
+    weft_sim *sim = weft_sim_new(&cfg, NULL);
+    assert_non_null(sim);
+    weft_reactor *r = weft_sim_reactor(sim);
+    assert_int_equal(weft_sim_add_host(sim, "server"), WEFT_OK);
+    assert_int_equal(weft_sim_add_host(sim, "client"), WEFT_OK);
+    weft_factory server_f = {.build_protocol = sim_build_server};
+    weft_factory client_f = {.build_protocol = sim_build_client};
+    assert_int_equal(weft_sim_set_current_host(sim, "server"), WEFT_OK);
+    assert_int_equal(weft_listen(r, "tcp:2000", &server_f, NULL), WEFT_OK);
+    assert_int_equal(weft_sim_set_current_host(sim, "client"), WEFT_OK);
+    assert_int_equal(weft_connect_factory(r, "tcp:server:2000", &client_f, NULL), WEFT_OK);
+    assert_int_equal(weft_sim_run_until_quiet(sim), WEFT_OK);
+    /* One chunk (the default choices do not split it): "two" and "three"
+     * came in the same chunk as CLOSE and are not delivered. */
+    assert_int_equal(sim_server.nlines, 2);
+    assert_string_equal(sim_server.lines[0], "one");
+    assert_string_equal(sim_server.lines[1], "CLOSE");
+    assert_true(sim_server.lost);
+    assert_true(sim_server.disconnecting_in_lost);
+    assert_null(sim_server.lr.error);
+    assert_true(sim_cl.lost);
+    assert_string_equal(sim_cl.reason, WEFT_REASON_DONE);
+    weft_sim_free(sim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -669,6 +894,10 @@ int main(void)
         cmocka_unit_test(line_mode_with_extra_from_raw),
         cmocka_unit_test(reentrant_feed_does_not_recurse),
         cmocka_unit_test(stops_once_disconnecting),
+        cmocka_unit_test(stops_once_transport_disconnecting),
+        cmocka_unit_test(raw_mode_and_disconnecting),
+        cmocka_unit_test(transport_without_disconnecting_op),
+        cmocka_unit_test(stops_once_disconnecting_on_the_simulator),
         cmocka_unit_test(pause_and_resume),
         cmocka_unit_test(stop_producing_is_for_good),
         cmocka_unit_test(held_bytes_are_bounded),

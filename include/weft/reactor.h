@@ -277,6 +277,10 @@ typedef struct weft_transport_ops {
     const weft_address *(*peer)(weft_transport *t);
     const weft_address *(*host)(weft_transport *t);
     size_t (*buffered)(weft_transport *t); /* bytes written, not yet sent */
+    /* Optional (NULL: never disconnecting), Twisted's transport.disconnecting:
+     * true once this side called lose_connection or abort, and during
+     * connection_lost. lose_write_connection alone does not set it. */
+    bool (*disconnecting)(weft_transport *t);
 } weft_transport_ops;
 
 struct weft_transport {
@@ -342,6 +346,13 @@ static inline const weft_address *weft_transport_host(weft_transport *t)
 static inline size_t weft_transport_buffered(weft_transport *t)
 {
     return t->ops->buffered(t);
+}
+/* The connection is going away (see weft_transport_ops.disconnecting): a
+ * protocol may stop processing what it has already received, as Twisted's
+ * LineReceiver does. false for a transport without the operation. */
+static inline bool weft_transport_disconnecting(weft_transport *t)
+{
+    return t->ops->disconnecting != NULL && t->ops->disconnecting(t);
 }
 
 /* ----------------------------------------------------------- Endpoints

@@ -123,6 +123,12 @@ static size_t st_buffered(weft_transport *t)
     return 0;
 }
 
+static bool st_disconnecting(weft_transport *t)
+{
+    const string_transport *st = (const string_transport *)t;
+    return st->disconnecting || st->lost;
+}
+
 static const weft_transport_ops st_ops = {
     .write = st_write,
     .writev = st_writev,
@@ -136,6 +142,7 @@ static const weft_transport_ops st_ops = {
     .peer = st_peer,
     .host = st_host,
     .buffered = st_buffered,
+    .disconnecting = st_disconnecting,
 };
 
 void string_transport_init(string_transport *st)

@@ -5,6 +5,8 @@
  * connection honestly: string_transport_lose() delivers connection_lost with
  * the reason given, once, clears p->transport, and then runs destroy.
  * Writes after lose_connection/abort return WEFT_ECLOSED, as a real transport.
+ * weft_transport_disconnecting is true after lose_connection or abort (the
+ * disconnecting field) and once connection_lost was delivered.
  * It calls nothing in the library, so it links into every test binary.
  */
 #ifndef WEFT_TEST_STRING_TRANSPORT_H
