@@ -407,8 +407,18 @@ weft_factory *weft_connector_factory(weft_connector *c);
  * protocol sees p->factory == f. f's connection_failed / connection_lost
  * hooks are not called (the Deferred and the protocol report instead); its
  * start and stop are. f must outlive the connection. The connector is
- * internal and freed when the attempt or the connection ends. Errors:
- * WEFT_EINVAL, WEFT_EENDPOINT (parse the description with
+ * internal and freed when the attempt or the connection ends.
+ *
+ * The weft_protocol * it fires with is borrowed, not owned: the Deferred
+ * holds no claim on the protocol. It is valid while the connection lives,
+ * up to the end of the protocol's connection_lost; destroy, which runs right
+ * after, usually frees it, and its transport is NULL from then on. A user who
+ * keeps the pointer (say in a client struct) must clear it in the protocol's
+ * connection_lost, and a Deferred whose result is read only later (after the
+ * connection ended, or after weft_reactor_free) hands over a dangling
+ * pointer.
+ *
+ * Errors: WEFT_EINVAL, WEFT_EENDPOINT (parse the description with
  * weft_endpoint_parse_client for the message), WEFT_ENOMEM; then *out is
  * NULL and nothing runs. */
 int weft_connect(weft_reactor *r, const char *desc, weft_factory *f, weft_deferred **out);
