@@ -1610,6 +1610,7 @@ typedef struct bare {
     char rx[32];
     size_t rx_len;
     bool lost;
+    bool disconnecting_in_lost;
     char reason[48];
 } bare;
 
@@ -1636,6 +1637,7 @@ static void bare_lost(weft_protocol *bp, const weft_failure *reason)
     bare *p = (bare *)bp;
     assert_false(p->lost);
     p->lost = true;
+    p->disconnecting_in_lost = bp->transport && weft_transport_disconnecting(bp->transport);
     snprintf(p->reason, sizeof p->reason, "%s", reason->type);
 }
 
@@ -1703,6 +1705,7 @@ static void optional_ops_may_be_null(void **state)
     assert_ptr_equal(c, &bare_client.protos[0]);
     assert_int_equal(weft_transport_write(c->base.transport, "hello", 5), WEFT_OK);
     assert_int_equal(weft_transport_lose_write_connection(c->base.transport), WEFT_OK);
+    assert_false(weft_transport_disconnecting(c->base.transport)); /* half-close only */
     run_until(w, bare_first_done);
     bare *s = &bare_server.protos[0];
     assert_int_equal(s->rx_len, 5);
@@ -1713,6 +1716,8 @@ static void optional_ops_may_be_null(void **state)
     assert_string_equal(c->reason, WEFT_REASON_DONE);
     assert_null(c->base.transport);
     assert_null(s->base.transport);
+    assert_true(c->disconnecting_in_lost);
+    assert_true(s->disconnecting_in_lost);
 
     /* Through a plain connector: the client protocol has no connection_made
      * at all; it is aborted from outside once both ends exist. */
@@ -1722,10 +1727,13 @@ static void optional_ops_may_be_null(void **state)
     bare *c2 = &bare_client.protos[1];
     assert_non_null(c2->base.transport);
     assert_false(c2->lost);
+    assert_false(weft_transport_disconnecting(c2->base.transport));
     assert_int_equal(weft_transport_abort(c2->base.transport), WEFT_OK);
+    assert_true(weft_transport_disconnecting(c2->base.transport));
     run_until(w, bare_second_done);
     assert_string_equal(c2->reason, WEFT_REASON_ABORTED);
     assert_string_equal(bare_server.protos[1].reason, WEFT_REASON_LOST);
+    assert_true(c2->disconnecting_in_lost);
     assert_int_equal(c2->rx_len, 0);
     assert_int_equal(bare_server.protos[1].rx_len, 0);
     weft_connector_free(cn);

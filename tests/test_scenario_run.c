@@ -86,7 +86,10 @@ static weft_protocol *spin_build(weft_factory *f, const weft_address *a)
 }
 
 /* "prober": uses every transport operation through the runner's proxy,
- * reports what it saw in one line, then aborts. */
+ * reports what it saw in one line, then aborts. What the proxy said about
+ * disconnecting before and after the close (-1: not asked yet). */
+static int probe_disc_before = -1, probe_disc_after = -1;
+
 static void probe_made(weft_protocol *p)
 {
     weft_transport *t = p->transport;
@@ -100,7 +103,9 @@ static void probe_made(weft_protocol *p)
                      weft_transport_buffered(t));
     weft_iovec iov[2] = {{line, (size_t)n}, {"bye\n", 4}};
     weft_transport_writev(t, iov, 2);
+    probe_disc_before = weft_transport_disconnecting(t);
     weft_transport_lose_connection(t);
+    probe_disc_after = weft_transport_disconnecting(t);
     /* A second close after close: refused by the transport or accepted,
      * but never a crash; a writev after close is a violation. */
     weft_transport_writev(t, iov, 1);
@@ -565,8 +570,12 @@ static void test_proxy_transport(void **state)
                                  "buffered=0\" within 1s\n"
                                  "p expect line \"bye\" within 1s\np expect closed within 1s\n");
     weft_run_result r;
+    probe_disc_before = probe_disc_after = -1;
     assert_int_equal(weft_scenario_run(sc, reg, NULL, &r), WEFT_OK);
     assert_int_equal(r.nfailures, 1);
+    /* The proxy forwards weft_transport_disconnecting. */
+    assert_int_equal(probe_disc_before, 0);
+    assert_int_equal(probe_disc_after, 1);
     weft_run_result_clear(&r);
     weft_scenario_free(sc);
 }
