@@ -129,7 +129,8 @@ install: lib $(if $(CLI_SRCS),$(WEFT))
 	sed -e 's|@PREFIX@|$(PREFIX)|g' weft.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/weft.pc
 	$(if $(CLI_SRCS),install -m 755 $(WEFT) $(DESTDIR)$(PREFIX)/bin/)
 
--include $(LIB_OBJS:.o=.d) $(TEST_BINS:=.d) $(TEST_SUPPORT_OBJS:.o=.d) $(BENCH_BINS:=.d) $(CLI_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(TEST_BINS:=.d) $(TEST_SUPPORT_OBJS:.o=.d) $(BENCH_BINS:=.d) $(CLI_OBJS:.o=.d) \
+         $(FUZZ_REPLAY_BINS:=.d) $(BUILD)/fuzz/replay_main.d
 
 # make bugs: each planted bug of scenarios/bugs/ hunted with random, PCT and
 # systematic exploration, its first failure shrunk, its fixed version swept.
