@@ -23,7 +23,9 @@
  * (in its result); the inner's continuation pair points back weakly, and an
  * outer freed while it waits turns its continuation into an orphan marker.
  * Freeing goes through a per-thread work list, so releasing a long chain of
- * references never recurses either.
+ * references never recurses either. Pairs freed without running are dropped:
+ * a chain_to pair releases its target, a list member's pair tells its list,
+ * and an owned pair (weft_deferred_add_both_owned) runs its dropped hook.
  */
 #include <string.h>
 
@@ -100,6 +102,24 @@ static weft_result marker_chain_to(weft_result in, void *ctx)
     (void)in;
     (void)ctx;
     return weft_value((void *)&marker_tags[2]);
+}
+
+/* An owned pair (weft_deferred_add_both_owned) is {handler, ctx, dropped,
+ * &owned_tag}: the tag in the errback context marks it, the errback path runs
+ * the handler of the callback slot, and the errback slot keeps the dropped
+ * hook (cast through a generic function type, and back before the call). */
+static const char owned_tag;
+
+typedef void (*generic_fn)(void);
+
+static weft_handler_fn dropped_as_handler(weft_dropped_fn f)
+{
+    return (weft_handler_fn)(generic_fn)f;
+}
+
+static weft_dropped_fn handler_as_dropped(weft_handler_fn f)
+{
+    return (weft_dropped_fn)(generic_fn)f;
 }
 
 static unsigned kind_of(const weft_deferred *d)
@@ -330,6 +350,8 @@ static void drop_pair(pair *p)
         weft_deferred_unref(p->cb_ctx);
     else if (p->cb == weft__dlist_member_cb)
         weft__dlist_member_dropped(p->cb_ctx);
+    else if (p->eb_ctx == &owned_tag)
+        handler_as_dropped(p->eb)(p->cb_ctx);
 }
 
 static void destroy(weft_deferred *d)
@@ -518,8 +540,9 @@ static void run(weft_deferred *start)
             continue;
         }
         bool failed = kind_of(cur) == WEFT_RESULT_FAILURE;
-        weft_handler_fn fn = failed ? p.eb : p.cb;
-        void *ctx = failed ? p.eb_ctx : p.cb_ctx;
+        bool eb_slot = failed && p.eb_ctx != &owned_tag;
+        weft_handler_fn fn = eb_slot ? p.eb : p.cb;
+        void *ctx = eb_slot ? p.eb_ctx : p.cb_ctx;
         if (!fn)
             continue;
         weft_result in = get_result(cur);
@@ -601,6 +624,14 @@ int weft_deferred_add_errback(weft_deferred *d, weft_handler_fn errback, void *c
 int weft_deferred_add_both(weft_deferred *d, weft_handler_fn handler, void *ctx)
 {
     return add_pair(d, handler, ctx, handler, ctx);
+}
+
+int weft_deferred_add_both_owned(weft_deferred *d, weft_handler_fn handler,
+                                 weft_dropped_fn dropped, void *ctx)
+{
+    if (!handler || !dropped)
+        return WEFT_EINVAL;
+    return add_pair(d, handler, ctx, dropped_as_handler(dropped), (void *)&owned_tag);
 }
 
 int weft_deferred_chain_to(weft_deferred *d, weft_deferred *other)

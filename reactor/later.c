@@ -1,30 +1,36 @@
 /* later.c: deferLater and addTimeout, built only on the reactor interface.
  *
+ * Both helpers keep a small record shared by a timer and one handler on the
+ * Deferred, freed when both are done with it (two holds). The record holds a
+ * reference on the Deferred only while its timer is pending, so that the timer
+ * never fires or cancels a freed Deferred; the timer gives it up when it runs,
+ * is cancelled or is dropped. The handler is an owned one
+ * (weft_deferred_add_both_owned): it gives up its hold when it runs, or, if the
+ * Deferred is freed before its chain gets there (paused, or never fired), when
+ * it is dropped. So no order of "the timer fires, the Deferred fires, the user
+ * lets go, the reactor is freed" leaves a cycle: once the timer is done, only
+ * the Deferred keeps the record alive, never the other way round.
+ *
  * weft_defer_later follows Twisted's shape: a cancellable Deferred whose
- * first handler runs fn, and a delayed call that fires the Deferred with NULL
- * after delay_ns. Because fn runs as a handler, its result may be a value, a
- * Failure or a Deferred to wait for, exactly as a callback's. The record
- * (struct later) holds one reference on the Deferred while the timer is
- * pending, so the timer never fires a freed Deferred. The record is shared by
- * the timer and the handler and freed when both are done with it; the
- * canceller ends both at once (after a cancel the handler can never run: it
- * sits in the callback slot of the first pair, and a cancelled Deferred
- * fails). Firing the Deferred by hand runs fn early; the timer then finds it
- * called and does nothing.
+ * first callback runs fn, and a delayed call that fires the Deferred with NULL
+ * after delay_ns. Because fn runs as a callback, its result may be a value, a
+ * Failure or a Deferred to wait for. The handler sits on both paths (so it
+ * always gives up its hold) but runs fn only on the callback path, passing a
+ * Failure through as Twisted's addCallback does. The canceller ends the timer;
+ * the Cancelled Failure then reaches the handler. Firing the Deferred by hand
+ * runs fn early; the timer then finds it called and does nothing.
  *
  * weft_deferred_add_timeout appends one handler (Twisted appends two,
  * convertCancelled then cancelTimeout, with nothing in between, so one does
- * the same) and schedules the timer. The record is shared by the timer and the
- * handler and freed when both are done with it; it holds a reference on the
- * Deferred so the timer can cancel it. Releasing that reference from inside
- * the Deferred's own handler is safe: the run stack holds its own.
+ * the same) and schedules the timer. Releasing the timer's reference from
+ * inside the Deferred's own handler is safe: the run stack holds its own.
  *
  * Both timers are droppable (reactor_internal.h): when the reactor is freed
  * (or, on the simulator, the host crashes) with one pending, its dropped hook
- * cancels the Deferred, so every handler and record is released and nothing
- * leaks. A dropped defer_later's Deferred fails with Cancelled; a dropped
- * timeout cancels the Deferred it guards, which fails with Cancelled (not
- * Timeout: the deadline never came, and on_timeout does not run).
+ * cancels the Deferred and releases the timer's hold and reference. A dropped
+ * defer_later's Deferred fails with Cancelled; a dropped timeout cancels the
+ * Deferred it guards, which fails with Cancelled (not Timeout: the deadline
+ * never came, and on_timeout does not run).
  */
 #include "reactor/reactor_internal.h"
 #include "weft/reactor.h"
@@ -34,41 +40,55 @@
 typedef struct later {
     weft__dropped_fn dropped; /* first: the timer is droppable */
     weft_deferred *d; /* our reference while the timer is pending */
-    weft_call *call;  /* NULL once it ran or was cancelled */
+    weft_call *call;  /* NULL once the timer ran, was cancelled or dropped */
     weft_later_fn fn;
     void *ctx;
     unsigned holds; /* timer pending + handler pending */
-    bool dropping;  /* the timer was dropped: the canceller drops one hold */
 } later;
 
-static void later_drop(later *l, unsigned n)
+static void later_drop(later *l)
 {
-    l->holds -= n;
-    if (l->holds == 0)
+    if (--l->holds == 0)
         weft_free(l);
+}
+
+/* The timer is done: give up its hold and its reference on d (which the
+ * caller keeps valid across this call). */
+static void later_timer_done(later *l)
+{
+    weft_deferred *own = l->d;
+    l->call = NULL;
+    l->d = NULL;
+    later_drop(l);
+    weft_deferred_unref(own);
 }
 
 static weft_result later_run(weft_result in, void *ctx)
 {
     later *l = ctx;
-    (void)in;
     weft_later_fn fn = l->fn;
     void *fn_ctx = l->ctx;
-    later_drop(l, 1);
+    later_drop(l);
+    if (in.kind == WEFT_RESULT_FAILURE)
+        return in; /* addCallback: a Failure passes by */
     return fn ? fn(fn_ctx) : weft_value(NULL);
+}
+
+/* d was freed before its chain reached later_run. */
+static void later_handler_dropped(void *ctx)
+{
+    later_drop(ctx);
 }
 
 static void later_fire(void *ctx)
 {
     later *l = ctx;
-    weft_deferred *d = l->d;
+    weft_deferred *d = weft_deferred_ref(l->d);
     weft_call_release(l->call);
-    l->call = NULL;
-    l->d = NULL;
+    later_timer_done(l);
     /* Runs later_run (unless d is paused). WEFT_EALREADYCALLED if someone
      * fired d by hand first: then there is nothing left to do. */
     weft_deferred_callback(d, NULL);
-    later_drop(l, 1);
     weft_deferred_unref(d);
 }
 
@@ -76,37 +96,27 @@ static void later_cancel(weft_deferred *d, void *ctx)
 {
     later *l = ctx;
     (void)d;
-    if (l->dropping) {
-        /* From later_dropped: only the handler's hold is left to us. */
-        later_drop(l, 1);
-        return;
-    }
+    /* No timer: later_dropped is cancelling d (a timer that ran has called
+     * d, and a called Deferred's canceller never runs). */
     if (!l->call)
         return;
     weft_call_cancel(l->call);
     weft_call_release(l->call);
-    l->call = NULL;
-    weft_deferred *own = l->d;
-    l->d = NULL;
-    /* d fails with Cancelled once we return, so later_run, in the callback
-     * slot of the first pair, never runs: drop both holds. */
-    later_drop(l, 2);
-    /* The canceller's caller holds a reference: d stays valid. */
-    weft_deferred_unref(own);
+    /* d fails with Cancelled once we return: later_run sees that Failure
+     * (or, if d is paused and then freed, is dropped) and gives up its hold.
+     * The canceller's caller holds a reference: d stays valid. */
+    later_timer_done(l);
 }
 
-/* The timer was freed without running: cancel d, so it fails with
- * Cancelled and later_run (never to run now) gives up its hold. */
+/* The timer was freed without running (the queue frees the node): cancel d,
+ * so it fails with Cancelled. */
 static void later_dropped(void *ctx)
 {
     later *l = ctx;
-    weft_deferred *own = l->d;
-    l->call = NULL; /* the queue frees the node */
-    l->d = NULL;
-    l->dropping = true;
-    weft_deferred_cancel(own); /* not fired yet: later_cancel drops a hold */
-    later_drop(l, 1);          /* the timer's */
-    weft_deferred_unref(own);
+    weft_deferred *d = weft_deferred_ref(l->d);
+    later_timer_done(l);
+    weft_deferred_cancel(d); /* later_cancel finds no timer */
+    weft_deferred_unref(d);
 }
 
 weft_deferred *weft_defer_later(weft_reactor *r, int64_t delay_ns, weft_later_fn fn, void *ctx)
@@ -124,27 +134,30 @@ weft_deferred *weft_defer_later(weft_reactor *r, int64_t delay_ns, weft_later_fn
         weft_free(l);
         return NULL;
     }
-    if (weft_deferred_add_callback(d, later_run, l) != WEFT_OK)
-        goto fail;
     l->call = weft__call_later_ex(r, delay_ns, "later.defer", true, later_fire, l);
-    if (!l->call)
-        goto fail;
+    if (!l->call) {
+        weft_deferred_unref(d); /* never fired, no handler: l is ours alone */
+        weft_free(l);
+        return NULL;
+    }
+    if (weft_deferred_add_both_owned(d, later_run, later_handler_dropped, l) != WEFT_OK) {
+        weft_call_cancel(l->call);
+        weft_call_release(l->call);
+        weft_deferred_unref(d);
+        weft_free(l);
+        return NULL;
+    }
     l->d = weft_deferred_ref(d);
     l->holds = 2;
     return d;
-fail:
-    /* Never fired: its handlers and canceller are dropped without running. */
-    weft_deferred_unref(d);
-    weft_free(l);
-    return NULL;
 }
 
 /* ------------------------------------------------------------ addTimeout */
 
 typedef struct timeout {
     weft__dropped_fn dropped; /* first: the timer is droppable */
-    weft_deferred *d; /* our reference, released with the record */
-    weft_call *call;  /* the timer; NULL once it ran or was cancelled */
+    weft_deferred *d; /* our reference while the timer is pending */
+    weft_call *call;  /* NULL once the timer ran, was cancelled or dropped */
     int64_t timeout_ns;
     weft_handler_fn on_timeout;
     void *ctx;
@@ -154,31 +167,42 @@ typedef struct timeout {
 
 static void timeout_drop(timeout *t)
 {
-    if (--t->holds > 0)
-        return;
-    weft_deferred *d = t->d;
-    weft_free(t);
-    weft_deferred_unref(d);
+    if (--t->holds == 0)
+        weft_free(t);
+}
+
+/* The timer is done: give up its hold and its reference on d (which the
+ * caller keeps valid across this call). */
+static void timeout_timer_done(timeout *t)
+{
+    weft_deferred *own = t->d;
+    t->call = NULL;
+    t->d = NULL;
+    timeout_drop(t);
+    weft_deferred_unref(own);
 }
 
 static void timeout_fire(void *ctx)
 {
     timeout *t = ctx;
+    weft_deferred *d = weft_deferred_ref(t->d);
     weft_call_release(t->call);
-    t->call = NULL;
     t->timed_out = true;
-    weft_deferred_cancel(t->d);
-    timeout_drop(t);
+    /* From here on only d (through the handler) keeps t: if d is paused, or
+     * its canceller does not fire it, t lives until the handler runs or d is
+     * freed, and nothing of ours keeps d alive. */
+    timeout_timer_done(t);
+    weft_deferred_cancel(d);
+    weft_deferred_unref(d);
 }
 
-/* The deadline timer was freed without running: cancel d (its handler then
- * releases the record). */
+/* The deadline timer was freed without running (the queue frees the node):
+ * cancel d, which fails with Cancelled and keeps it (no Timeout). */
 static void timeout_dropped(void *ctx)
 {
     timeout *t = ctx;
     weft_deferred *d = weft_deferred_ref(t->d);
-    t->call = NULL; /* the queue frees the node */
-    timeout_drop(t); /* the timer's hold; the handler still holds t */
+    timeout_timer_done(t);
     weft_deferred_cancel(d);
     weft_deferred_unref(d);
 }
@@ -201,11 +225,17 @@ static weft_result timeout_handler(weft_result in, void *ctx)
     if (t->call) {
         weft_call_cancel(t->call);
         weft_call_release(t->call);
-        t->call = NULL;
-        t->holds--; /* the timer's hold; the handler's goes below */
+        timeout_timer_done(t); /* the run stack holds d */
     }
     timeout_drop(t);
     return out;
+}
+
+/* d was freed before its chain reached timeout_handler. The timer is done:
+ * while it is pending, its reference keeps d alive. */
+static void timeout_handler_dropped(void *ctx)
+{
+    timeout_drop(ctx);
 }
 
 int weft_deferred_add_timeout(weft_deferred *d, weft_reactor *r, int64_t timeout_ns,
@@ -228,7 +258,7 @@ int weft_deferred_add_timeout(weft_deferred *d, weft_reactor *r, int64_t timeout
     t->d = weft_deferred_ref(d);
     t->holds = 2;
     /* If d already has its result, the handler runs now and cancels the timer. */
-    int err = weft_deferred_add_both(d, timeout_handler, t);
+    int err = weft_deferred_add_both_owned(d, timeout_handler, timeout_handler_dropped, t);
     if (err != WEFT_OK) {
         weft_call_cancel(t->call);
         weft_call_release(t->call);

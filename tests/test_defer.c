@@ -1183,6 +1183,111 @@ static void failure_fields_and_copies(void **state)
     weft_failure_free(f);
 }
 
+/* ------------------------------------------------------ owned handlers */
+
+typedef struct owned {
+    int runs;
+    int drops;
+    bool last_failed;
+} owned;
+
+static weft_result owned_run(weft_result in, void *ctx)
+{
+    owned *o = ctx;
+    o->runs++;
+    o->last_failed = in.kind == WEFT_RESULT_FAILURE;
+    return in;
+}
+
+static void owned_dropped(void *ctx)
+{
+    owned *o = ctx;
+    o->drops++;
+}
+
+static weft_result consume(weft_result in, void *ctx)
+{
+    (void)ctx;
+    (void)in;
+    return weft_value(V(9));
+}
+
+/* Exactly one of handler and dropped runs, once, on every path. */
+static weft_result chain_to_ctx(weft_result in, void *ctx)
+{
+    (void)in;
+    return weft_chain(weft_deferred_ref(ctx));
+}
+
+static void owned_handler_runs_or_is_dropped_once(void **state)
+{
+    (void)state;
+    owned a = {0}, b = {0}, c = {0}, e = {0}, f = {0};
+    /* Callback path. */
+    weft_deferred *d = weft_deferred_new();
+    assert_int_equal(weft_deferred_add_both_owned(d, owned_run, owned_dropped, &a), WEFT_OK);
+    assert_int_equal(weft_deferred_callback(d, V(1)), WEFT_OK);
+    assert_int_equal(a.runs, 1);
+    assert_false(a.last_failed);
+    weft_deferred_unref(d);
+    assert_int_equal(a.drops, 0);
+    /* Errback path: the same handler runs, then the Failure is consumed. */
+    d = weft_deferred_new();
+    assert_int_equal(weft_deferred_add_both_owned(d, owned_run, owned_dropped, &b), WEFT_OK);
+    assert_int_equal(weft_deferred_add_errback(d, consume, NULL), WEFT_OK);
+    assert_int_equal(weft_deferred_errback(d, weft_failure_new("E", "x")), WEFT_OK);
+    assert_int_equal(b.runs, 1);
+    assert_true(b.last_failed);
+    weft_deferred_unref(d);
+    assert_int_equal(b.drops, 0);
+    /* Never fired: dropped at the last unref, not before. */
+    d = weft_deferred_new();
+    assert_int_equal(weft_deferred_add_both_owned(d, owned_run, owned_dropped, &c), WEFT_OK);
+    weft_deferred *extra = weft_deferred_ref(d);
+    weft_deferred_unref(d);
+    assert_int_equal(c.drops, 0);
+    weft_deferred_unref(extra);
+    assert_int_equal(c.drops, 1);
+    assert_int_equal(c.runs, 0);
+    /* Fired while paused, then freed. */
+    d = weft_deferred_new();
+    assert_int_equal(weft_deferred_pause(d), WEFT_OK);
+    assert_int_equal(weft_deferred_add_both_owned(d, owned_run, owned_dropped, &e), WEFT_OK);
+    assert_int_equal(weft_deferred_callback(d, V(2)), WEFT_OK);
+    weft_deferred_unref(d);
+    assert_int_equal(e.runs, 0);
+    assert_int_equal(e.drops, 1);
+    /* Waiting on another Deferred when freed. */
+    weft_deferred *inner = weft_deferred_new();
+    d = weft_deferred_new();
+    assert_int_equal(weft_deferred_add_callback(d, chain_to_ctx, inner), WEFT_OK);
+    assert_int_equal(weft_deferred_add_both_owned(d, owned_run, owned_dropped, &f), WEFT_OK);
+    assert_int_equal(weft_deferred_callback(d, V(3)), WEFT_OK);
+    weft_deferred_unref(d);
+    assert_int_equal(f.runs, 0);
+    assert_int_equal(f.drops, 1);
+    weft_deferred_unref(inner);
+}
+
+static void owned_handler_bad_arguments(void **state)
+{
+    (void)state;
+    owned a = {0};
+    weft_deferred *d = weft_deferred_new();
+    assert_int_equal(weft_deferred_add_both_owned(NULL, owned_run, owned_dropped, &a), WEFT_EINVAL);
+    assert_int_equal(weft_deferred_add_both_owned(d, NULL, owned_dropped, &a), WEFT_EINVAL);
+    assert_int_equal(weft_deferred_add_both_owned(d, owned_run, NULL, &a), WEFT_EINVAL);
+    /* Out of memory (the second pair leaves the inline slot): neither runs. */
+    assert_int_equal(weft_deferred_add_callback(d, owned_run, &a), WEFT_OK);
+    weft_alloc_fail_after(0);
+    int rc = weft_deferred_add_both_owned(d, owned_run, owned_dropped, &a);
+    weft_alloc_fail_after(-1);
+    assert_int_equal(rc, WEFT_ENOMEM);
+    weft_deferred_unref(d);
+    assert_int_equal(a.runs, 0);
+    assert_int_equal(a.drops, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1232,6 +1337,8 @@ int main(void)
         T(continuation_out_of_memory_fails_outer),
         T(failure_fields_and_copies),
 #undef T
+        cmocka_unit_test(owned_handler_runs_or_is_dropped_once),
+        cmocka_unit_test(owned_handler_bad_arguments),
     };
     return cmocka_run_group_tests_name("defer", tests, NULL, NULL);
 }

@@ -700,6 +700,271 @@ static void dropped_with_no_user_reference(void **state)
     weft_sim_free(s);
 }
 
+/* ------------------------------------------- lifetime in every order */
+
+/* The four events whose order must not matter for memory: the timer fires
+ * (the simulator runs until quiet), d fires by hand, the user lets go of d,
+ * the reactor is freed. The one who fires holds a reference of its own, so
+ * every order is possible. A timer that fires after the reactor is freed,
+ * and so never does, is a no-op. */
+enum { EV_TIMER, EV_FIRE, EV_UNREF, EV_FREE, EV_COUNT };
+
+enum {
+    V_PLAIN,         /* a plain Deferred */
+    V_PAUSED,        /* paused before the timeout, never resumed */
+    V_NOOP_PAUSED,   /* a canceller that does nothing, paused */
+    V_EMPTY_LIST,    /* an empty fire-on-one-callback list: ignores cancel */
+    V_ERRBACK,       /* fired by hand with a Failure */
+    V_ON_TIMEOUT,    /* an on_timeout hook */
+    V_PAUSED_LATER,  /* paused only when fired by hand */
+    V_COUNT
+};
+
+/* An owned pair appended last: exactly one of its two functions runs once d
+ * is run through or freed, so runs + drops == 1 proves d did not leak. */
+typedef struct watch {
+    int runs;
+    int drops;
+} watch;
+
+static weft_result watch_run(weft_result in, void *ctx)
+{
+    watch *w = ctx;
+    w->runs++;
+    /* Consume a Failure: the order under test decides it, not the test. */
+    return in.kind == WEFT_RESULT_FAILURE ? weft_value(NULL) : in;
+}
+
+static void watch_dropped(void *ctx)
+{
+    watch *w = ctx;
+    w->drops++;
+}
+
+static void noop_canceller(weft_deferred *d, void *ctx)
+{
+    (void)d;
+    (void)ctx;
+}
+
+static weft_result keep_result(weft_result in, void *ctx)
+{
+    (void)ctx;
+    return in.kind == WEFT_RESULT_FAILURE ? weft_failed(in.failure) : in;
+}
+
+static const char *const ev_names[EV_COUNT] = {"timer", "fire", "unref", "free"};
+
+static void run_order(bool later, int variant, const int order[EV_COUNT])
+{
+    weft_sim *s = mksim(7);
+    weft_reactor *r = weft_sim_reactor(s);
+    watch w = {0, 0};
+    weft_deferred *d;
+    if (later) {
+        d = weft_defer_later(r, WEFT_NS_PER_US, NULL, NULL);
+        assert_non_null(d);
+        if (variant == V_PAUSED)
+            assert_int_equal(weft_deferred_pause(d), WEFT_OK);
+    } else {
+        if (variant == V_NOOP_PAUSED)
+            d = weft_deferred_new_cancellable(noop_canceller, NULL);
+        else if (variant == V_EMPTY_LIST)
+            d = weft_deferred_list(NULL, 0, WEFT_DLIST_FIRE_ON_ONE_CALLBACK);
+        else
+            d = weft_deferred_new();
+        assert_non_null(d);
+        if (variant == V_PAUSED || variant == V_NOOP_PAUSED)
+            assert_int_equal(weft_deferred_pause(d), WEFT_OK);
+        assert_int_equal(weft_deferred_add_timeout(d, r, WEFT_NS_PER_US,
+                                                   variant == V_ON_TIMEOUT ? keep_result : NULL,
+                                                   NULL),
+                         WEFT_OK);
+    }
+    assert_int_equal(weft_deferred_add_both_owned(d, watch_run, watch_dropped, &w), WEFT_OK);
+    weft_deferred *firer = weft_deferred_ref(d);
+    bool freed = false;
+    int token;
+    for (int i = 0; i < EV_COUNT; i++) {
+        switch (order[i]) {
+        case EV_TIMER:
+            if (!freed)
+                assert_int_equal(weft_sim_run_until_quiet(s), WEFT_OK);
+            break;
+        case EV_FIRE:
+            if (variant == V_PAUSED_LATER)
+                assert_int_equal(weft_deferred_pause(firer), WEFT_OK);
+            /* Already called (by the timer's cancel) is fine here. */
+            if (variant == V_ERRBACK)
+                weft_deferred_errback(firer, weft_failure_new("E", "by hand"));
+            else
+                weft_deferred_callback(firer, &token);
+            weft_deferred_unref(firer);
+            break;
+        case EV_UNREF:
+            weft_deferred_unref(d);
+            break;
+        case EV_FREE:
+            weft_sim_free(s);
+            freed = true;
+            break;
+        }
+    }
+    if (!freed)
+        weft_sim_free(s);
+    if (w.runs + w.drops != 1)
+        print_error("%s variant %d order %s %s %s %s: runs %d drops %d\n",
+                    later ? "defer_later" : "add_timeout", variant, ev_names[order[0]],
+                    ev_names[order[1]], ev_names[order[2]], ev_names[order[3]], w.runs, w.drops);
+    assert_int_equal(w.runs + w.drops, 1);
+    weft_unhandled_reset();
+}
+
+/* Every permutation of the four events, by Heap's algorithm (iterative). */
+static void for_each_order(bool later, int variant)
+{
+    int order[EV_COUNT] = {EV_TIMER, EV_FIRE, EV_UNREF, EV_FREE};
+    int c[EV_COUNT] = {0};
+    int seen = 1;
+    run_order(later, variant, order);
+    for (int i = 1; i < EV_COUNT;) {
+        if (c[i] < i) {
+            int j = i % 2 == 0 ? 0 : c[i];
+            int tmp = order[j];
+            order[j] = order[i];
+            order[i] = tmp;
+            run_order(later, variant, order);
+            seen++;
+            c[i]++;
+            i = 1;
+        } else {
+            c[i] = 0;
+            i++;
+        }
+    }
+    assert_int_equal(seen, 24);
+}
+
+static void timeout_every_order_frees_everything(void **state)
+{
+    (void)state;
+    for (int v = 0; v < V_COUNT; v++)
+        for_each_order(false, v);
+}
+
+static void defer_later_every_order_frees_everything(void **state)
+{
+    (void)state;
+    for_each_order(true, V_PLAIN);
+    for_each_order(true, V_PAUSED);
+    for_each_order(true, V_ERRBACK);
+    for_each_order(true, V_PAUSED_LATER);
+}
+
+/* The fuzzer's case: d paused, a 1 us timeout, the simulator runs until
+ * quiet, the user lets go. d (with its Cancelled Failure) is freed: it is
+ * reported unhandled at once, and the watch pair is dropped. */
+static void paused_timed_out_deferred_is_freed(void **state)
+{
+    (void)state;
+    weft_unhandled_reset();
+    weft_sim *s = mksim(1);
+    weft_reactor *r = weft_sim_reactor(s);
+    watch w = {0, 0};
+    weft_deferred *d = weft_deferred_new();
+    assert_int_equal(weft_deferred_pause(d), WEFT_OK);
+    assert_int_equal(weft_deferred_add_timeout(d, r, WEFT_NS_PER_US, NULL, NULL), WEFT_OK);
+    assert_int_equal(weft_deferred_add_both_owned(d, watch_run, watch_dropped, &w), WEFT_OK);
+    assert_int_equal(weft_sim_run_until_quiet(s), WEFT_OK);
+    assert_true(weft_deferred_called(d));
+    assert_int_equal(weft_unhandled_count(), 0);
+    weft_deferred_unref(d);
+    assert_int_equal(w.drops, 1);
+    assert_int_equal(w.runs, 0);
+    assert_int_equal(weft_unhandled_count(), 1); /* the Cancelled nobody saw */
+    weft_unhandled_reset();
+    weft_sim_free(s);
+}
+
+/* Twisted's semantics survive the new ownership: a paused d that timed out
+ * fails with Timeout once resumed, even after the reactor is gone. */
+static void paused_timed_out_resumed_after_reactor_freed(void **state)
+{
+    (void)state;
+    weft_sim *s = mksim(1);
+    weft_reactor *r = weft_sim_reactor(s);
+    weft_deferred *d = weft_deferred_new();
+    assert_int_equal(weft_deferred_pause(d), WEFT_OK);
+    assert_int_equal(weft_deferred_add_timeout(d, r, 3 * MS, NULL, NULL), WEFT_OK);
+    assert_int_equal(weft_sim_advance(s, 3 * MS), WEFT_OK);
+    weft_sim_free(s);
+    assert_int_equal(state_of(d, NULL), WEFT_DEFERRED_PENDING);
+    assert_int_equal(weft_deferred_unpause(d), WEFT_OK);
+    expect_failed(d, WEFT_FAILURE_TIMEOUT);
+    weft_deferred_unref(d);
+}
+
+/* An empty fire-on-one-callback list ignores the cancel: the timed-out list
+ * stays pending; fired by hand later, its value passes (no Cancelled to turn
+ * into Timeout); never fired, it is freed with the user's last reference. */
+static void list_ignoring_cancel_times_out_without_cycle(void **state)
+{
+    (void)state;
+    weft_sim *s = mksim(1);
+    weft_reactor *r = weft_sim_reactor(s);
+    weft_deferred *a = weft_deferred_list(NULL, 0, WEFT_DLIST_FIRE_ON_ONE_CALLBACK);
+    weft_deferred *b = weft_deferred_list(NULL, 0, WEFT_DLIST_FIRE_ON_ONE_CALLBACK);
+    watch w = {0, 0};
+    assert_int_equal(weft_deferred_add_timeout(a, r, MS, NULL, NULL), WEFT_OK);
+    assert_int_equal(weft_deferred_add_timeout(b, r, MS, NULL, NULL), WEFT_OK);
+    assert_int_equal(weft_deferred_add_both_owned(b, watch_run, watch_dropped, &w), WEFT_OK);
+    assert_int_equal(weft_sim_run_until_quiet(s), WEFT_OK);
+    assert_false(weft_deferred_called(a));
+    int token;
+    assert_int_equal(weft_deferred_callback(a, &token), WEFT_OK);
+    expect_success(a, &token);
+    weft_deferred_unref(a);
+    weft_deferred_unref(b);
+    assert_int_equal(w.drops, 1);
+    weft_sim_free(s);
+}
+
+/* defer_later paused when its timer fires: fn waits for the unpause; freed
+ * instead, fn never runs and the record goes with d. */
+static void defer_later_paused_at_timer_then_freed(void **state)
+{
+    (void)state;
+    weft_sim *s = mksim(1);
+    weft_reactor *r = weft_sim_reactor(s);
+    later_ctx c = {.r = r, .result = weft_value(NULL)};
+    weft_deferred *d = weft_defer_later(r, MS, later_fn, &c);
+    assert_non_null(d);
+    assert_int_equal(weft_deferred_pause(d), WEFT_OK);
+    assert_int_equal(weft_sim_run_until_quiet(s), WEFT_OK);
+    assert_int_equal(c.calls, 0);
+    weft_deferred_unref(d);
+    assert_int_equal(c.calls, 0);
+    weft_sim_free(s);
+}
+
+/* defer_later fired by hand with a Failure: fn never runs (addCallback), the
+ * Failure passes, and the timer later finds d called. */
+static void defer_later_errback_by_hand_skips_fn(void **state)
+{
+    (void)state;
+    weft_sim *s = mksim(1);
+    weft_reactor *r = weft_sim_reactor(s);
+    later_ctx c = {.r = r, .result = weft_value(NULL)};
+    weft_deferred *d = weft_defer_later(r, MS, later_fn, &c);
+    assert_non_null(d);
+    assert_int_equal(weft_deferred_errback(d, weft_failure_new("E", "early")), WEFT_OK);
+    assert_int_equal(weft_sim_run_until_quiet(s), WEFT_OK);
+    assert_int_equal(c.calls, 0);
+    expect_failed(d, "E");
+    weft_deferred_unref(d);
+    weft_sim_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -726,6 +991,13 @@ int main(void)
         cmocka_unit_test(timeout_bad_arguments_and_oom),
         cmocka_unit_test(timeout_races_callback_in_same_instant),
         cmocka_unit_test(real_reactor_later_and_timeout),
+        cmocka_unit_test(timeout_every_order_frees_everything),
+        cmocka_unit_test(defer_later_every_order_frees_everything),
+        cmocka_unit_test(paused_timed_out_deferred_is_freed),
+        cmocka_unit_test(paused_timed_out_resumed_after_reactor_freed),
+        cmocka_unit_test(list_ignoring_cancel_times_out_without_cycle),
+        cmocka_unit_test(defer_later_paused_at_timer_then_freed),
+        cmocka_unit_test(defer_later_errback_by_hand_skips_fn),
     };
     return cmocka_run_group_tests_name("timeout", tests, NULL, NULL);
 }

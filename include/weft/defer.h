@@ -181,6 +181,20 @@ int weft_deferred_add_callback(weft_deferred *d, weft_handler_fn callback, void 
 int weft_deferred_add_errback(weft_deferred *d, weft_handler_fn errback, void *ctx);
 int weft_deferred_add_both(weft_deferred *d, weft_handler_fn handler, void *ctx);
 
+/* Runs instead of an owned handler whose Deferred is freed first. */
+typedef void (*weft_dropped_fn)(void *ctx);
+
+/* add_both for a handler that owns ctx: once d is either run through the pair
+ * or freed, exactly one of handler (on whichever path the chain reaches it, as
+ * add_both) and dropped (d freed before its chain reached the pair: never
+ * fired, paused, or waiting on another Deferred) has run, once, so whichever
+ * runs can release ctx. dropped runs inside the weft_deferred_unref that frees
+ * d: it must not touch d, and should only release what ctx holds (it may unref
+ * Deferreds; freeing never recurses). WEFT_EINVAL for a NULL d, handler or
+ * dropped; on any error neither runs. Otherwise as add_both. */
+int weft_deferred_add_both_owned(weft_deferred *d, weft_handler_fn handler,
+                                 weft_dropped_fn dropped, void *ctx);
+
 /* Twisted's chainDeferred: other gets d's result (other.callback / errback as
  * a pair on d) and d's result becomes NULL; if other has already fired, d's
  * chain gets an AlreadyCalled Failure instead. The pair holds its own
