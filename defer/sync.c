@@ -7,6 +7,13 @@
  * buffered values in a second ring. Freeing a lock, semaphore or queue fails
  * its waiters with Cancelled; buffered values are the user's and are left
  * alone.
+ *
+ * One rule for a waiter that already has a result when its turn comes (fired
+ * by hand; a cancelled one has left the ring already): it is skipped and
+ * released, and the token, the lock or the value goes to the next waiter, or
+ * back to the gate, or into the queue's buffer. Nothing is ever handed to a
+ * Deferred that cannot take it, so nothing is lost (Twisted's release and put
+ * raise AlreadyCalledError there instead: docs/deferred.md).
  */
 #include <string.h>
 
@@ -63,6 +70,34 @@ static bool ring_remove(ring *r, const void *item)
         return true;
     }
     return false;
+}
+
+/* The first waiter that can still take a result, removed from the ring with
+ * the ring's reference (the caller's now), or NULL. Waiters fired by hand are
+ * released on the way. */
+static weft_deferred *pop_live_waiter(ring *waiting)
+{
+    weft_deferred *d;
+    while ((d = ring_pop(waiting)) != NULL) {
+        if (!weft_deferred_called(d))
+            return d;
+        weft_deferred_unref(d);
+    }
+    return NULL;
+}
+
+/* Release every waiter fired by hand, keeping the order of the others. */
+static void prune_called_waiters(ring *waiting)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < waiting->count; i++) {
+        weft_deferred *d = waiting->items[(waiting->head + i) & (waiting->cap - 1)];
+        if (weft_deferred_called(d))
+            weft_deferred_unref(d);
+        else
+            waiting->items[(waiting->head + kept++) & (waiting->cap - 1)] = d;
+    }
+    waiting->count = kept;
 }
 
 /* Fail every waiter with Cancelled and free the ring. */
@@ -125,16 +160,14 @@ static int gate_release(gate *g)
 {
     if (g->tokens >= g->limit)
         return WEFT_ENOTLOCKED;
-    /* The token goes straight to the first waiter (skipping one that a
-     * misbehaving caller already fired by hand). */
-    weft_deferred *d;
-    while ((d = ring_pop(&g->waiting)) != NULL) {
-        int rc = weft_deferred_callback(d, g->self);
-        weft_deferred_unref(d);
-        if (rc == WEFT_OK)
-            return WEFT_OK;
+    /* The token goes straight to the first waiter that can take it. */
+    weft_deferred *d = pop_live_waiter(&g->waiting);
+    if (!d) {
+        g->tokens++;
+        return WEFT_OK;
     }
-    g->tokens++;
+    weft_deferred_callback(d, g->self); /* not called: cannot fail */
+    weft_deferred_unref(d);
     return WEFT_OK;
 }
 
@@ -247,9 +280,9 @@ int weft_dqueue_put(weft_dqueue *q, void *value)
 {
     if (!q)
         return WEFT_EINVAL;
-    weft_deferred *d = ring_pop(&q->waiting);
+    weft_deferred *d = pop_live_waiter(&q->waiting);
     if (d) {
-        weft_deferred_callback(d, value);
+        weft_deferred_callback(d, value); /* not called: cannot fail */
         weft_deferred_unref(d);
         return WEFT_OK;
     }
@@ -273,6 +306,10 @@ int weft_dqueue_get(weft_dqueue *q, weft_deferred **out)
         *out = d;
         return WEFT_OK;
     }
+    /* Waiters fired by hand count against the backlog only until it is
+     * full: then they make room (a put would skip them anyway). */
+    if (q->waiting.count >= q->backlog)
+        prune_called_waiters(&q->waiting);
     if (q->waiting.count >= q->backlog)
         return WEFT_EUNDERFLOW;
     weft_deferred *d = weft_deferred_new_cancellable(queue_cancel_get, q);

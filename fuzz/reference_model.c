@@ -1004,7 +1004,8 @@ void wm_model_run(const wm_program *p, wm_trace *t)
         case WM_O_RELEASE: {
             /* Twisted hands the token to the first waiter. A waiter fired by
              * hand meanwhile makes Twisted's release raise AlreadyCalled with
-             * the lock left held; weft skips such waiters (defer/sync.c). */
+             * the lock left held; weft skips such waiters, and the token goes
+             * to the next one or back (docs/deferred.md, departure 13). */
             bool held = op->arg == 0 ? m->locked : m->tokens < WM_SEM_TOKENS;
             if (!held) {
                 rc = 5;
@@ -1023,15 +1024,22 @@ void wm_model_run(const wm_program *p, wm_trace *t)
             }
             break;
         }
-        case WM_O_PUT:
-            if (m->nget_wait > 0) {
-                m_fire(m, fifo_pop(m->get_wait, &m->nget_wait), r_value(op->arg));
-            } else if (m->npending < WM_QUEUE_SIZE) {
+        case WM_O_PUT: {
+            /* Twisted's put calls back the first getter (AlreadyCalled, and
+             * the value lost, if it was fired by hand); weft skips getters
+             * fired by hand, as release does, and buffers the value if none
+             * is left (docs/deferred.md, departure 13). */
+            bool handed = false;
+            while (m->nget_wait > 0 && !handed)
+                handed = m_fire(m, fifo_pop(m->get_wait, &m->nget_wait), r_value(op->arg)) == 0;
+            if (handed)
+                break;
+            if (m->npending < WM_QUEUE_SIZE)
                 m->pending[m->npending++] = r_value(op->arg);
-            } else {
+            else
                 rc = 6;
-            }
             break;
+        }
         case WM_O_GET: {
             int s = op->new_slot;
             m_new_slot(m, s);

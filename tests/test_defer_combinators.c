@@ -567,6 +567,131 @@ static void queue_cancel_waiter_and_free(void **state)
     weft_assert_no_unhandled(unhandled_mark);
 }
 
+/* ------------------------------------- waiters that already have a result */
+
+/* One rule for lock, semaphore and queue: a waiter fired by hand is skipped
+ * (and released); the lock, token or value goes to the next waiter, back to
+ * the gate, or into the buffer. Never lost. */
+static void lock_skips_waiters_fired_by_hand(void **state)
+{
+    (void)state;
+    weft_lock *lock = weft_lock_new();
+    weft_deferred *a = weft_lock_acquire(lock);
+    weft_deferred *b = weft_lock_acquire(lock);
+    weft_deferred *c = weft_lock_acquire(lock);
+    weft_deferred *e = weft_lock_acquire(lock);
+    assert_int_equal(weft_deferred_callback(b, V(5)), WEFT_OK);
+    assert_int_equal(weft_deferred_errback(c, weft_failure_new("E", "by hand")), WEFT_OK);
+    assert_int_equal(weft_lock_release(lock), WEFT_OK); /* a's: to e, past b and c */
+    assert_true(weft_lock_locked(lock));
+    assert_ptr_equal(weft_assert_succeeded(b), V(5));
+    weft_failure_free(weft_assert_failed(c, "E"));
+    assert_ptr_equal(weft_assert_succeeded(e), lock);
+    /* The only waiter fired by hand: the lock is free again. */
+    weft_deferred *f = weft_lock_acquire(lock);
+    assert_int_equal(weft_deferred_callback(f, V(6)), WEFT_OK);
+    assert_int_equal(weft_lock_release(lock), WEFT_OK);
+    assert_false(weft_lock_locked(lock));
+    assert_int_equal(weft_lock_release(lock), WEFT_ENOTLOCKED);
+    weft_deferred *g = weft_lock_acquire(lock);
+    assert_ptr_equal(weft_assert_succeeded(g), lock);
+    /* Paused and fired by hand: skipped; paused but not fired: served. */
+    weft_deferred *h = weft_lock_acquire(lock);
+    weft_deferred *k = weft_lock_acquire(lock);
+    assert_int_equal(weft_deferred_pause(h), WEFT_OK);
+    assert_int_equal(weft_deferred_pause(k), WEFT_OK);
+    assert_int_equal(weft_deferred_callback(h, V(8)), WEFT_OK);
+    assert_int_equal(weft_lock_release(lock), WEFT_OK);
+    assert_true(weft_lock_locked(lock));
+    assert_true(weft_deferred_called(k));
+    assert_int_equal(weft_deferred_unpause(h), WEFT_OK);
+    assert_int_equal(weft_deferred_unpause(k), WEFT_OK);
+    assert_ptr_equal(weft_assert_succeeded(h), V(8));
+    assert_ptr_equal(weft_assert_succeeded(k), lock);
+    weft_deferred *all[] = {a, b, c, e, f, g, h, k};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        weft_deferred_unref(all[i]);
+    weft_lock_free(lock);
+    weft_assert_no_unhandled(unhandled_mark);
+}
+
+static void semaphore_skips_waiters_fired_by_hand(void **state)
+{
+    (void)state;
+    weft_semaphore *sem = weft_semaphore_new(2);
+    weft_deferred *a = weft_semaphore_acquire(sem);
+    weft_deferred *b = weft_semaphore_acquire(sem);
+    weft_deferred *w1 = weft_semaphore_acquire(sem);
+    weft_deferred *w2 = weft_semaphore_acquire(sem);
+    weft_deferred *w3 = weft_semaphore_acquire(sem);
+    assert_int_equal(weft_deferred_callback(w1, V(1)), WEFT_OK);
+    assert_int_equal(weft_deferred_callback(w3, V(3)), WEFT_OK);
+    assert_int_equal(weft_semaphore_release(sem), WEFT_OK); /* to w2, past w1 */
+    assert_ptr_equal(weft_assert_succeeded(w2), sem);
+    assert_int_equal(weft_semaphore_tokens(sem), 0);
+    assert_int_equal(weft_semaphore_release(sem), WEFT_OK); /* w3 skipped: back */
+    assert_int_equal(weft_semaphore_tokens(sem), 1);
+    assert_int_equal(weft_semaphore_release(sem), WEFT_OK);
+    assert_int_equal(weft_semaphore_tokens(sem), 2);
+    assert_int_equal(weft_semaphore_release(sem), WEFT_ENOTLOCKED);
+    assert_ptr_equal(weft_assert_succeeded(w1), V(1));
+    assert_ptr_equal(weft_assert_succeeded(w3), V(3));
+    weft_deferred *all[] = {a, b, w1, w2, w3};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        weft_deferred_unref(all[i]);
+    weft_semaphore_free(sem);
+    weft_assert_no_unhandled(unhandled_mark);
+}
+
+static void queue_skips_getters_fired_by_hand(void **state)
+{
+    (void)state;
+    weft_dqueue *q = weft_dqueue_new(1, SIZE_MAX);
+    weft_deferred *w1, *w2, *w3, *d;
+    assert_int_equal(weft_dqueue_get(q, &w1), WEFT_OK);
+    assert_int_equal(weft_dqueue_get(q, &w2), WEFT_OK);
+    assert_int_equal(weft_deferred_callback(w1, V(1)), WEFT_OK);
+    assert_int_equal(weft_dqueue_put(q, V(7)), WEFT_OK); /* to w2, past w1 */
+    assert_ptr_equal(weft_assert_succeeded(w2), V(7));
+    assert_ptr_equal(weft_assert_succeeded(w1), V(1));
+    assert_int_equal(weft_dqueue_waiting(q), 0);
+    /* The only getter fired by hand: the value is buffered, not lost. */
+    assert_int_equal(weft_dqueue_get(q, &w3), WEFT_OK);
+    assert_int_equal(weft_deferred_errback(w3, weft_failure_new("E", "by hand")), WEFT_OK);
+    assert_int_equal(weft_dqueue_put(q, V(8)), WEFT_OK);
+    assert_int_equal(weft_dqueue_pending(q), 1);
+    assert_int_equal(weft_dqueue_waiting(q), 0);
+    assert_int_equal(weft_dqueue_get(q, &d), WEFT_OK);
+    assert_ptr_equal(weft_assert_succeeded(d), V(8));
+    weft_deferred_unref(d);
+    weft_failure_free(weft_assert_failed(w3, "E"));
+    weft_deferred_unref(w1);
+    weft_deferred_unref(w2);
+    weft_deferred_unref(w3);
+    weft_dqueue_free(q);
+
+    /* No room in the buffer: the put is refused, the value stays yours. */
+    q = weft_dqueue_new(0, 1);
+    assert_int_equal(weft_dqueue_get(q, &w1), WEFT_OK);
+    assert_int_equal(weft_deferred_callback(w1, V(1)), WEFT_OK);
+    assert_int_equal(weft_dqueue_put(q, V(9)), WEFT_EOVERFLOW);
+    assert_int_equal(weft_dqueue_waiting(q), 0);
+    /* A full backlog of getters fired by hand makes room for a new one. */
+    assert_int_equal(weft_dqueue_get(q, &w2), WEFT_OK);
+    assert_int_equal(weft_deferred_callback(w2, V(2)), WEFT_OK);
+    assert_int_equal(weft_dqueue_waiting(q), 1);
+    assert_int_equal(weft_dqueue_get(q, &w3), WEFT_OK);
+    assert_int_equal(weft_dqueue_waiting(q), 1);
+    assert_int_equal(weft_dqueue_get(q, &d), WEFT_EUNDERFLOW); /* w3 is live */
+    assert_int_equal(weft_dqueue_put(q, V(10)), WEFT_OK);
+    assert_ptr_equal(weft_assert_succeeded(w3), V(10));
+    weft_deferred_unref(w1);
+    weft_deferred_unref(w2);
+    weft_deferred_unref(w3);
+    weft_dqueue_free(q);
+    weft_assert_no_unhandled(unhandled_mark);
+}
+
 static void sync_out_of_memory_is_clean(void **state)
 {
     (void)state;
@@ -704,6 +829,9 @@ int main(void)
         T(queue_put_then_get_and_get_then_put),
         T(queue_limits),
         T(queue_cancel_waiter_and_free),
+        T(lock_skips_waiters_fired_by_hand),
+        T(semaphore_skips_waiters_fired_by_hand),
+        T(queue_skips_getters_fired_by_hand),
         T(sync_out_of_memory_is_clean),
         T(every_allocation_failure_is_clean),
 #undef T

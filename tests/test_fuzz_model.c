@@ -377,8 +377,8 @@ static void test_lock_hand_over(void **state)
     expect_line("final d0: K");
 }
 
-/* A waiter fired by hand is skipped by release (weft, defer/sync.c): the
- * lock is then free. */
+/* A waiter fired by hand is skipped by release (weft's rule for lock,
+ * semaphore and queue, docs/deferred.md): the lock is then free. */
 static void test_lock_skips_fired_waiter(void **state)
 {
     (void)state;
@@ -392,6 +392,53 @@ static void test_lock_skips_fired_waiter(void **state)
     expect_line("op3 -> OK");
     expect_line("op4 -> ENOTLOCKED");
     expect_line("final d1: 5");
+}
+
+/* The semaphore follows the same rule: the token goes to the next waiter
+ * past one fired by hand, and back to the semaphore when none is left. */
+static void test_semaphore_skips_fired_waiter(void **state)
+{
+    (void)state;
+    reset();
+    acquire(1);
+    acquire(1);
+    int c = acquire(1), d = acquire(1);
+    op(WM_O_CALLBACK, (uint8_t)c, 4);
+    op(WM_O_RELEASE, 0, 1); /* op5: to d */
+    op(WM_O_RELEASE, 0, 1); /* op6: back */
+    op(WM_O_RELEASE, 0, 1); /* op7: back */
+    op(WM_O_RELEASE, 0, 1); /* op8: past the limit */
+    run_model();
+    (void)d;
+    expect_line("final d2: 4");
+    expect_line("final d3: S");
+    expect_line("op5 -> OK");
+    expect_line("op6 -> OK");
+    expect_line("op7 -> OK");
+    expect_line("op8 -> ENOTLOCKED");
+}
+
+/* The queue too: a getter fired by hand is skipped, the value goes to the
+ * next getter, or into the buffer when none is left (never lost). */
+static void test_queue_skips_fired_getter(void **state)
+{
+    (void)state;
+    reset();
+    int a = get(), b = get();
+    op(WM_O_CALLBACK, (uint8_t)a, 4);
+    op(WM_O_PUT, 0, 9); /* op3: to b */
+    int c = get();
+    op(WM_O_CALLBACK, (uint8_t)c, 5);
+    op(WM_O_PUT, 0, 10); /* op6: buffered */
+    int e = get();       /* op7: gets 10 */
+    run_model();
+    (void)b;
+    (void)e;
+    expect_line("final d0: 4");
+    expect_line("final d1: 9");
+    expect_line("final d2: 5");
+    expect_line("final d3: 10");
+    expect_line("op6 -> OK");
 }
 
 /* DeferredSemaphore(2): the third acquirer waits; cancelling it removes it. */
@@ -495,6 +542,8 @@ int main(void)
         cmocka_unit_test(test_unpause_not_paused),
         cmocka_unit_test(test_lock_hand_over),
         cmocka_unit_test(test_lock_skips_fired_waiter),
+        cmocka_unit_test(test_semaphore_skips_fired_waiter),
+        cmocka_unit_test(test_queue_skips_fired_getter),
         cmocka_unit_test(test_semaphore_cancel_waiter),
         cmocka_unit_test(test_queue),
         cmocka_unit_test(test_decoder_limits),

@@ -300,7 +300,13 @@ typedef struct weft_dqueue weft_dqueue;
 /* A DeferredLock. acquire() returns a Deferred (caller's reference) firing
  * with the lock as its value once held; waiters are FIFO and cancellable.
  * release() hands the lock to the next waiter synchronously; WEFT_ENOTLOCKED if
- * it is not held. free() with waiters cancels them. */
+ * it is not held. free() with waiters cancels them.
+ *
+ * Waiters that already have a result (fired by hand) are skipped by release()
+ * and put(), for the lock, the semaphore and the queue alike: the lock or token
+ * goes to the next waiter or back to the gate, the value to the next getter or
+ * into the buffer (or WEFT_EOVERFLOW, the value staying the caller's). Nothing
+ * is handed to a Deferred that cannot take it (docs/deferred.md). */
 weft_lock *weft_lock_new(void);
 void weft_lock_free(weft_lock *lock);
 weft_deferred *weft_lock_acquire(weft_lock *lock);
@@ -319,13 +325,17 @@ unsigned weft_semaphore_tokens(const weft_semaphore *sem);
  * backlog: waiting getters allowed (SIZE_MAX: unbounded). */
 weft_dqueue *weft_dqueue_new(size_t size, size_t backlog);
 void weft_dqueue_free(weft_dqueue *q);
-/* The first waiter gets value synchronously; else it is buffered; else
- * WEFT_EOVERFLOW. */
+/* The first waiter that has no result yet gets value synchronously (waiters
+ * fired by hand are skipped and released); else it is buffered; else
+ * WEFT_EOVERFLOW (value stays the caller's). */
 int weft_dqueue_put(weft_dqueue *q, void *value);
 /* *out: a Deferred (caller's reference) of the next value; WEFT_EUNDERFLOW
- * when the backlog of waiters is full (then *out is NULL). */
+ * when the backlog of waiters is full (then *out is NULL). A full backlog
+ * first releases the waiters fired by hand, which then make room. */
 int weft_dqueue_get(weft_dqueue *q, weft_deferred **out);
 size_t weft_dqueue_pending(const weft_dqueue *q);
+/* Waiting getters, counting those fired by hand that no put or full-backlog
+ * get has released yet. */
 size_t weft_dqueue_waiting(const weft_dqueue *q);
 
 #ifdef __cplusplus
