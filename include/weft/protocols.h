@@ -147,10 +147,12 @@ void weft_line_receiver_pause(weft_line_receiver *lr);
 void weft_line_receiver_resume(weft_line_receiver *lr);
 void weft_line_receiver_stop_producing(weft_line_receiver *lr);
 
-/* Drop the connection and stop delivering lines, even from the chunk being
- * processed (Twisted checks transport.disconnecting; weft's transport interface
- * has no such query, so protocol code closes through this). reason may be NULL
- * (error stays as is). */
+/* Drop the connection with a recorded reason and stop delivering lines, even
+ * from the chunk being processed. A plain weft_transport_lose_connection has
+ * the same effect on delivery (the receiver checks
+ * weft_transport_disconnecting before each line, as Twisted checks
+ * transport.disconnecting); this call also records the reason. reason may be
+ * NULL (error stays as is). */
 int weft_line_receiver_lose_connection(weft_line_receiver *lr, const char *reason);
 
 /* ============================================ Length-prefixed framing */
