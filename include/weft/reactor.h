@@ -157,8 +157,9 @@ void weft_looping_call_free(weft_looping_call *lc);
  * first callback, so it may return a value, a Failure or weft_chain(d).
  * Cancelling it removes the timer and fails it with Cancelled. NULL: out of
  * memory, r NULL or delay_ns < 0. The timer holds its own reference, so the
- * caller may drop theirs. (Freeing the reactor with the timer pending drops
- * the timer and leaks its small record and reference.) */
+ * caller may drop theirs. Freeing the reactor with the timer pending drops
+ * the timer and releases its record and reference (the Deferred fails with
+ * Cancelled if nothing else holds it back). */
 typedef weft_result (*weft_later_fn)(void *ctx);
 weft_deferred *weft_defer_later(weft_reactor *r, int64_t delay_ns, weft_later_fn fn, void *ctx);
 
