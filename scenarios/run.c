@@ -66,7 +66,13 @@ typedef struct rt_peer {
     weft_protocol *proto; /* while open */
     weft_connector *connector;
     weft_listener *listener;
+    bool listening; /* listener open: its factory has not been stopped */
+    int host;       /* listening peers: the address, to share it */
+    uint16_t port;
+    struct rt_peer *leader;      /* a later peer on a leader's address */
+    struct rt_peer *next_in_line; /* the next peer on the leader's address */
     bool accepted;
+    bool read_eof; /* the other end shut its write side (read_connection_lost) */
     bool overflow_reported;
     uint8_t *buf; /* received, not yet consumed by an expectation */
     size_t len, cap;
@@ -406,9 +412,15 @@ static weft_protocol *peer_build(weft_factory *f, const weft_address *addr)
 {
     (void)addr;
     rt_peer *peer = f->ctx;
-    /* A listening peer plays one connection; later ones are refused. */
-    if (peer->listener != NULL && peer->accepted)
-        return NULL;
+    /* Each listening peer plays one connection: the leader's listener hands
+     * connections to the peers on its address in declaration order; once
+     * every one has its connection, later ones are refused. */
+    if (peer->listener != NULL) {
+        while (peer != NULL && peer->accepted)
+            peer = peer->next_in_line;
+        if (peer == NULL)
+            return NULL;
+    }
     peer_proto *pp = weft_calloc(1, sizeof *pp);
     if (pp == NULL) {
         peer->R->oom = true;
@@ -418,6 +430,12 @@ static weft_protocol *peer_build(weft_factory *f, const weft_address *addr)
     pp->peer = peer;
     peer->accepted = true;
     return &pp->base;
+}
+
+static void peer_stop(weft_factory *f)
+{
+    rt_peer *peer = f->ctx;
+    peer->listening = false;
 }
 
 static void peer_failed(weft_factory *f, weft_connector *c, const weft_failure *reason)
@@ -1573,9 +1591,29 @@ static void exec_stmt(run *R, const scn_stmt *st)
         set_host(R, st->host);
         int rc;
         if (st->kind == SCN_S_PEER_LISTEN) {
+            p->host = st->host;
+            p->port = st->port;
+            /* A peer already listening on this address (the first declared
+             * one still listening, in entity order): join its line. */
+            rt_peer *lead = NULL;
+            for (size_t e = 0; e < R->sc->nents && lead == NULL; e++) {
+                rt_peer *q = R->ents[e].peer;
+                if (q != NULL && q != p && q->listening && q->host == p->host && q->port == p->port)
+                    lead = q;
+            }
+            if (lead != NULL) {
+                rt_peer *tail = lead;
+                while (tail->next_in_line != NULL)
+                    tail = tail->next_in_line;
+                tail->next_in_line = p;
+                p->leader = lead;
+                return;
+            }
             char desc[32];
             snprintf(desc, sizeof desc, "tcp:%u", (unsigned)st->port);
+            p->factory.stop = peer_stop;
             rc = weft_listen(R->r, desc, &p->factory, &p->listener);
+            p->listening = rc == WEFT_OK;
             host_op_fail(R, st, "listen", rc);
         } else {
             char desc[WEFT_HOST_MAX + 32];

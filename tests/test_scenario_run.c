@@ -388,6 +388,53 @@ static void test_connection_states(void **state)
            "srv expect closed within 1s\n");
 }
 
+/* Several peers listening on one address take its connections in the order
+ * they were declared, one each; later connections are refused. */
+#define POOL0 "host a b\nnetwork latency 1ms\npeer s1 listens on b:5\npeer s2 listens on b:5\n" \
+              "client c1 echo connects to b:5 from a\nadvance 100ms\n"                      \
+              "client c2 echo connects to b:5 from a\nadvance 100ms\n"
+/* ...POOL0 ends at line 8. */
+static void test_listening_peers_share_an_address(void **state)
+{
+    (void)state;
+    passes(POOL0 "s1 expect connected\ns2 expect connected\nc1 expect connected\n"
+                 "c2 expect connected\ns1 send \"one\"\ns2 send \"two\"\n"
+                 "s2 expect \"two\" within 1s\ns1 expect \"one\" within 1s\n"
+                 "s1 close\ns2 close\nc1 expect closed within 1s\nc2 expect closed within 1s\n"
+                 "s1 expect closed within 1s\ns2 expect closed within 1s\n");
+    /* The first connection goes to the first declared peer. */
+    fails_with(POOL0 "s2 send \"x\"\ns1 expect \"x\" within 1s\n",
+               "t.scn:10: s1: expected \"x\" within 1s, got nothing after 1s");
+    /* A third connection finds no peer left: the factory refuses it, the
+     * connection ends at once (ConnectionDone), as a Twisted factory that
+     * builds no protocol. */
+    passes(POOL0 "client c3 echo connects to b:5 from a\n"
+                 "c3 expect closed with ConnectionDone within 1s\n"
+                 "s1 close\ns2 close\ns1 expect closed within 1s\ns2 expect closed within 1s\n");
+    /* A peer whose turn never comes never connects. */
+    fails_with("host a b\npeer s1 listens on b:5\npeer s2 listens on b:5\n"
+               "client c1 echo connects to b:5 from a\ns2 expect connected within 1s\n",
+               "t.scn:5: s2: expected connected within 1s, got not connecting after 1s");
+    /* One peer alone still plays one connection. */
+    passes("host a b\nnetwork latency 1ms\npeer s1 listens on b:5\n"
+           "client c1 echo connects to b:5 from a\nadvance 100ms\n"
+           "client c2 echo connects to b:5 from a\n"
+           "c2 expect closed with ConnectionDone within 1s\ns1 close\n"
+           "s1 expect closed within 1s\nc1 expect closed within 1s\n");
+    /* Another address is another line; a registry listener cannot join one. */
+    fails_with("host a b\nnetwork latency 1ms\npeer s1 listens on b:5\npeer s2 listens on b:6\n"
+               "client c1 echo connects to b:6 from a\ns2 expect connected within 1s\n"
+               "s1 expect connected within 1s\n",
+               "t.scn:7: s1: expected connected within 1s, got not connecting after 1s");
+    fails_with("host a b\npeer s1 listens on b:5\nlisten echo on b:5\n",
+               "t.scn:3: listen failed: address already in use");
+    /* After a crash the address is free again: a later peer listens anew. */
+    passes("host a b\nnetwork latency 1ms\npeer s1 listens on b:5\ncrash b\nrestart b\n"
+           "peer s2 listens on b:5\nclient c1 echo connects to b:5 from a\n"
+           "s2 expect connected within 1s\ns2 close\nc1 expect closed within 1s\n"
+           "s2 expect closed within 1s\n");
+}
+
 static void test_peer_misuse(void **state)
 {
     (void)state;
@@ -998,6 +1045,7 @@ int main(void)
         cmocka_unit_test(test_lines),
         cmocka_unit_test(test_nothing),
         cmocka_unit_test(test_connection_states),
+        cmocka_unit_test(test_listening_peers_share_an_address),
         cmocka_unit_test(test_peer_misuse),
         cmocka_unit_test(test_deferred_values),
         cmocka_unit_test(test_deferred_failures),
