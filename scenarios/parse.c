@@ -1101,7 +1101,8 @@ static bool st_client(parser *p, tok *kw)
     return true;
 }
 
-/* peer NAME connects to HOST:PORT [from HOST] | peer NAME listens on HOST:PORT */
+/* peer NAME connects to HOST:PORT [from HOST] | peer NAME listens on HOST:PORT
+ * (several peers may listen on one address: one connection each, run.c) */
 static bool st_peer(parser *p, tok *kw)
 {
     scn_stmt *st = new_stmt(p, SCN_S_PEER_CONNECT, kw->col);
@@ -1129,6 +1130,16 @@ static bool st_peer(parser *p, tok *kw)
         p->sc->ents[st->subj].peer_listens = true;
         if (!want_kw(p, "on") || !parse_hostport(p, &st->host, &st->port))
             return false;
+        tok *x = peek(p);
+        if (is_kw(x, "accepts") || is_kw(x, "from")) {
+            /* Forms that read naturally but say something the rule does not. */
+            perr(p, x->col,
+                 is_kw(x, "accepts")
+                     ? "a listening peer plays one connection: declare one more peer "
+                       "listening on the same address for each further connection"
+                     : "a listening peer has no 'from': it listens on the host of HOST:PORT");
+            return false;
+        }
         return want_eol(p);
     }
     char b[64];

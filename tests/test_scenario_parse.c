@@ -236,6 +236,25 @@ static void test_world(void **state)
     bad("peer p connects to localhost:1\nclient p echo connects to localhost:1\n",
         "t.scn:2:8: 'p' is already declared (as a peer at line 1)");
     bad("peer p dials localhost:1\n", "t.scn:1:8: expected 'connects' or 'listens', got 'dials'");
+    /* Several peers may listen on one address (one connection each)... */
+    {
+        weft_scenario *shared = ok("host mx\npeer a listens on mx:25\npeer b listens on mx:25\n");
+        assert_int_equal(stmt(shared, 1)->kind, SCN_S_PEER_LISTEN);
+        assert_int_equal(stmt(shared, 2)->kind, SCN_S_PEER_LISTEN);
+        assert_int_equal(stmt(shared, 1)->host, stmt(shared, 2)->host);
+        assert_int_equal(stmt(shared, 2)->port, 25);
+        assert_true(shared->ents[stmt(shared, 2)->subj].peer_listens);
+        weft_scenario_free(shared);
+    }
+    /* ...and one peer never plays more than one. */
+    bad("host mx\npeer a listens on mx:25 accepts 2\n",
+        "t.scn:2:25: a listening peer plays one connection: declare one more peer listening "
+        "on the same address for each further connection");
+    bad("host mx laptop\npeer a listens on mx:25 from laptop\n",
+        "t.scn:2:25: a listening peer has no 'from': it listens on the host of HOST:PORT");
+    bad("host mx\npeer a listens on mx:25 2\n", "t.scn:2:25: unexpected '2' after the statement");
+    bad("host mx\npeer a listens on mx\n", "t.scn:2:21: expected ':' and a port after the host, got end of line");
+    bad("host mx\npeer a listens mx:25\n", "t.scn:2:16: expected 'on', got 'mx'");
     bad("client c echo connects localhost:1\n", "t.scn:1:24: expected 'to', got 'localhost'");
     bad("deferred d\npeer p connects to d:1\n", "t.scn:2:20: 'd' is a Deferred, not a host");
 }
