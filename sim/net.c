@@ -19,12 +19,14 @@
  * and fault rates of zero ask nothing, so a fault-free run with fixed latency
  * and whole writes makes no network choices at all.
  *
- * Memory: an idle pipe holds no buffer (it is freed when it empties) and its
- * one queued record lives in an inline slot; a ring is allocated only while
- * several writes wait. A delivery hands data_received either the pipe's whole
- * buffer (which then becomes the network's scratch buffer) or a copy in the
- * scratch buffer, so a protocol writing from data_received never moves the
- * bytes it is reading.
+ * Memory: an idle pipe holds no heap buffer (it is freed when it empties):
+ * up to NET_INLINE_BYTES waiting bytes live in an inline array of the pipe,
+ * and its one queued record in an inline slot; a heap buffer is allocated
+ * only while more bytes wait, a ring only while several writes wait. A
+ * delivery hands data_received either the pipe's whole heap buffer (which
+ * then becomes the network's scratch buffer) or a copy in the scratch buffer
+ * (always for inline bytes), so a protocol writing from data_received never
+ * moves the bytes it is reading.
  *
  * Protocol code of a side only ever runs in an event of that side's host:
  * deliveries are scheduled on the receiving host, and what a side learns
@@ -53,6 +55,9 @@
 /* Writes queued per pipe before new ones join the last (bounds the record
  * ring whatever the write pattern). */
 #define NET_RECS_MAX 4096u
+/* Bytes a pipe holds inline, in the connection: small writes then need no
+ * allocation, and their bytes share the cache lines a delivery loads anyway. */
+#define NET_INLINE_BYTES 32u
 
 /* ----------------------------------------------------------- Types */
 
@@ -85,6 +90,7 @@ typedef struct net_pipe {
     uint32_t ev_bytes; /* data bytes that delivery carries */
     bool held;         /* blocked by a partition or stall: wait for heal/release */
     net_rec one;
+    uint8_t inl[NET_INLINE_BYTES]; /* buf while what waits fits */
 } net_pipe;
 
 enum { NOTIFY_FIN_ACKED = 1u, NOTIFY_LOST = 2u, NOTIFY_RESUME = 4u };
@@ -419,13 +425,18 @@ static void rec_pop(net_pipe *p)
 /* len is at most WEFT_TRANSPORT_BUFFER_MAX - p->len (the caller checks). */
 static int buf_append(net_pipe *p, const void *data, size_t len)
 {
+    if (!p->buf && len <= NET_INLINE_BYTES) {
+        p->buf = p->inl;
+        p->cap = NET_INLINE_BYTES;
+        p->head = 0;
+    }
     if ((size_t)p->head + p->len + len > p->cap) {
         if (p->len + len <= p->cap && p->head >= p->len) {
             /* Slide the live bytes down instead of growing. */
             memmove(p->buf, p->buf + p->head, p->len);
             p->head = 0;
         } else {
-            uint32_t ncap = p->cap ? p->cap : 64;
+            uint32_t ncap = p->cap > 64 ? p->cap : 64;
             while (ncap < p->len + len)
                 ncap *= 2;
             uint8_t *nb = weft_malloc(ncap);
@@ -433,7 +444,8 @@ static int buf_append(net_pipe *p, const void *data, size_t len)
                 return WEFT_ENOMEM;
             if (p->len)
                 memcpy(nb, p->buf + p->head, p->len);
-            weft_free(p->buf);
+            if (p->buf != p->inl)
+                weft_free(p->buf);
             p->buf = nb;
             p->cap = ncap;
             p->head = 0;
@@ -449,8 +461,9 @@ static void buf_consumed(net_pipe *p, uint32_t len)
     p->head += len;
     p->len -= len;
     if (p->len == 0) {
-        /* An idle pipe holds no buffer. */
-        weft_free(p->buf);
+        /* An idle pipe holds no heap buffer. */
+        if (p->buf != p->inl)
+            weft_free(p->buf);
         p->buf = NULL;
         p->cap = 0;
         p->head = 0;
@@ -478,7 +491,8 @@ static void pipe_drop(weft_simnet *n, net_pipe *p)
 
 static void pipe_release(net_pipe *p)
 {
-    weft_free(p->buf);
+    if (p->buf != p->inl)
+        weft_free(p->buf);
     if (p->recs != &p->one)
         weft_free(p->recs);
     memset(p, 0, sizeof *p);
@@ -841,7 +855,7 @@ static void pipe_fire(void *ctx)
     case REC_DATA: {
         size_t bytes = p->ev_bytes;
         const uint8_t *data;
-        if (bytes == p->len) {
+        if (bytes == p->len && p->buf != p->inl) {
             /* Hand the whole buffer over as the new scratch: an idle pipe
              * holds no buffer. */
             data = p->buf + p->head;
