@@ -1528,6 +1528,10 @@ static bool st_expect(parser *p, tok *kw, int subj)
             perr(p, peek(p)->col, "'expect nothing' needs 'within DURATION'");
             return false;
         }
+    } else if (data && is_kw(k, "eof")) {
+        next(p);
+        st->ekind = SCN_E_EOF;
+        p->sc->ents[subj].peer_eof = true;
     } else if (conn && (is_kw(k, "connected") || is_kw(k, "open"))) {
         next(p);
         st->ekind = is_kw(k, "open") ? SCN_E_OPEN : SCN_E_CONNECTED;
@@ -1609,7 +1613,7 @@ static bool st_expect(parser *p, tok *kw, int subj)
     } else {
         const char *menu = def ? "value, succeeded, failure, fired, pending, values, list"
                            : data ? "a string, bytes, line, prefix, match, nothing, connected, "
-                                    "closed, connect-failed, open"
+                                    "closed, connect-failed, open, eof"
                                   : "connected, closed, connect-failed, open";
         perr(p, k->col, "cannot expect %s of a %s (%s)", describe(k, b, sizeof b),
              kind_name(e->kind), menu);
@@ -1651,6 +1655,14 @@ static bool st_subject(parser *p, tok *subjk, int subj)
             st->subj = subj;
             return parse_string(p, &st->bytes, &st->nbytes, "the bytes to send") && want_eol(p);
         }
+        if (e->kind == SCN_ENT_PEER && is_kw(k, "shutdown")) {
+            next(p);
+            scn_stmt *st = new_stmt(p, SCN_S_SHUTDOWN, subjk->col);
+            if (st == NULL)
+                return false;
+            st->subj = subj;
+            return want_eol(p);
+        }
         if (is_kw(k, "close") || is_kw(k, "abort")) {
             next(p);
             scn_stmt *st = new_stmt(p, is_kw(k, "close") ? SCN_S_CLOSE : SCN_S_ABORT, subjk->col);
@@ -1660,7 +1672,7 @@ static bool st_subject(parser *p, tok *subjk, int subj)
             return want_eol(p);
         }
         perr(p, k->col, "expected %s after %s '%s', got %s",
-             e->kind == SCN_ENT_PEER ? "send, close, abort or expect" : "close, abort or expect",
+             e->kind == SCN_ENT_PEER ? "send, shutdown, close, abort or expect" : "close, abort or expect",
              kind_name(e->kind), e->name, describe(k, b, sizeof b));
         return false;
     case SCN_ENT_LISTENER:

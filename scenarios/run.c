@@ -393,6 +393,13 @@ static void peer_lost(weft_protocol *p, const weft_failure *reason)
     peer->proto = NULL;
 }
 
+/* Only for peers some `expect eof` names (peer_ops_halfclose): the other end
+ * shut its write side; the connection stays open for this side to write. */
+static void peer_read_lost(weft_protocol *p)
+{
+    ((peer_proto *)p)->peer->read_eof = true;
+}
+
 static void peer_destroy(weft_protocol *p)
 {
     peer_proto *pp = (peer_proto *)p;
@@ -405,6 +412,17 @@ static const weft_protocol_ops peer_ops = {
     .connection_made = peer_made,
     .data_received = peer_data,
     .connection_lost = peer_lost,
+    .destroy = peer_destroy,
+};
+
+/* Half-close awareness is the presence of read_connection_lost: a peer is
+ * aware exactly when the scenario expects its eof, so every other peer
+ * answers a half-close as before (ConnectionDone). */
+static const weft_protocol_ops peer_ops_halfclose = {
+    .connection_made = peer_made,
+    .data_received = peer_data,
+    .connection_lost = peer_lost,
+    .read_connection_lost = peer_read_lost,
     .destroy = peer_destroy,
 };
 
@@ -426,7 +444,7 @@ static weft_protocol *peer_build(weft_factory *f, const weft_address *addr)
         peer->R->oom = true;
         return NULL;
     }
-    pp->base.ops = &peer_ops;
+    pp->base.ops = peer->R->sc->ents[peer->ent].peer_eof ? &peer_ops_halfclose : &peer_ops;
     pp->peer = peer;
     peer->accepted = true;
     return &pp->base;
@@ -1046,6 +1064,19 @@ static void consume(rt_peer *p, size_t n)
     p->len -= n;
 }
 
+/* Why no more bytes can come to a peer ("" while they still can): its
+ * connection ended (or never started and cannot: a listening peer still
+ * waiting for its connection can), or the other end shut its write side. */
+static const char *ended_text(const rt_peer *p)
+{
+    bool awaiting = p->ct.state == C_IDLE && !p->accepted && (p->listening || p->leader != NULL);
+    if (p->ct.state != C_OPEN && p->ct.state != C_CONNECTING && !awaiting)
+        return " and the connection closed";
+    if (p->read_eof)
+        return " and the other end shut its write side";
+    return "";
+}
+
 /* 1: met; -1: cannot be met any more (got says why); 0: not yet (got says
  * what there is). */
 static int check(run *R, const scn_stmt *st, char *got, size_t gotlen)
@@ -1103,9 +1134,8 @@ static int check(run *R, const scn_stmt *st, char *got, size_t gotlen)
                 return 1;
             }
             render(a, sizeof a, p->buf, p->len, 120);
-            snprintf(got, gotlen, "%s%s", p->len ? a : "nothing",
-                     ct->state == C_OPEN || ct->state == C_CONNECTING ? "" : " and the connection closed");
-            return ct->state == C_OPEN || ct->state == C_CONNECTING ? 0 : -1;
+            snprintf(got, gotlen, "%s%s", p->len ? a : "nothing", ended_text(p));
+            return ended_text(p)[0] == '\0' ? 0 : -1;
         }
         case SCN_E_LINE:
         case SCN_E_PREFIX:
@@ -1113,9 +1143,9 @@ static int check(run *R, const scn_stmt *st, char *got, size_t gotlen)
             size_t ll, eat;
             if (!next_line(p, &ll, &eat)) {
                 render(a, sizeof a, p->buf, p->len, 120);
-                bool live = ct->state == C_OPEN || ct->state == C_CONNECTING;
+                bool live = ended_text(p)[0] == '\0';
                 snprintf(got, gotlen, "%s%s", p->len ? a : "nothing",
-                         live ? (p->len ? " (no end of line yet)" : "") : " and the connection closed");
+                         live ? (p->len ? " (no end of line yet)" : "") : ended_text(p));
                 return live ? 0 : -1;
             }
             bool okk;
@@ -1143,6 +1173,11 @@ static int check(run *R, const scn_stmt *st, char *got, size_t gotlen)
             snprintf(got, gotlen, "line %s", a);
             return -1;
         }
+        case SCN_E_EOF:
+            if (p->read_eof)
+                return 1;
+            snprintf(got, gotlen, "%s%s%s", state_text(ct), ct->reason[0] ? " with " : "", ct->reason);
+            return ct->state == C_CLOSED || ct->state == C_FAILED ? -1 : 0;
         case SCN_E_NOTHING:
             if (p->len == 0)
                 return 1;
@@ -1279,6 +1314,7 @@ static void describe_expect(const run *R, const scn_stmt *st, char *out, size_t 
     case SCN_E_NOTHING: snprintf(out, n, "nothing"); break;
     case SCN_E_CONNECTED: snprintf(out, n, "connected"); break;
     case SCN_E_OPEN: snprintf(out, n, "open"); break;
+    case SCN_E_EOF: snprintf(out, n, "eof"); break;
     case SCN_E_CLOSED:
     case SCN_E_CONNECT_FAILED:
         snprintf(out, n, "%s%s%s", st->ekind == SCN_E_CLOSED ? "closed" : "connect-failed",
@@ -1497,7 +1533,8 @@ static const char *kind_word(scn_kind k)
         [SCN_S_LIMIT] = "limit", [SCN_S_NETWORK] = "network", [SCN_S_HOST] = "host",
         [SCN_S_LISTEN] = "listen", [SCN_S_CLIENT] = "client", [SCN_S_PEER_CONNECT] = "peer",
         [SCN_S_PEER_LISTEN] = "peer", [SCN_S_SEND] = "send", [SCN_S_CLOSE] = "close",
-        [SCN_S_ABORT] = "abort", [SCN_S_STOP] = "stop", [SCN_S_ADVANCE] = "advance",
+        [SCN_S_ABORT] = "abort", [SCN_S_SHUTDOWN] = "shutdown",
+        [SCN_S_STOP] = "stop", [SCN_S_ADVANCE] = "advance",
         [SCN_S_RUN_UNTIL] = "run-until", [SCN_S_QUIET] = "run-until-quiet",
         [SCN_S_RESET] = "reset", [SCN_S_PARTITION] = "partition", [SCN_S_HEAL] = "heal",
         [SCN_S_STALL] = "stall", [SCN_S_RELEASE] = "release", [SCN_S_CRASH] = "crash",
@@ -1640,6 +1677,23 @@ static void exec_stmt(run *R, const scn_stmt *st)
         if (rc != WEFT_OK) {
             failf(R, st->line, "%s send: %s", ent_name(R, st->subj),
                   rc == WEFT_ECLOSED ? "write after close (WEFT_ECLOSED)" : weft_strerror(rc));
+            R->stop = true;
+        }
+        return;
+    }
+    case SCN_S_SHUTDOWN: {
+        rt_peer *p = R->ents[st->subj].peer;
+        weft_transport *t = p && p->proto ? p->proto->transport : NULL;
+        if (t == NULL) {
+            failf(R, st->line, "%s shutdown: not connected (%s)", ent_name(R, st->subj),
+                  p ? state_text(&p->ct) : "not started");
+            R->stop = true;
+            return;
+        }
+        /* Again, or after close: a no-op, as on the transport. */
+        int rc = weft_transport_lose_write_connection(t);
+        if (rc != WEFT_OK) {
+            failf(R, st->line, "%s shutdown: %s", ent_name(R, st->subj), weft_strerror(rc));
             R->stop = true;
         }
         return;

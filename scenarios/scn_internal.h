@@ -36,6 +36,8 @@ typedef struct scn_entity {
     scn_ent_kind kind;
     scn_dkind dkind;   /* deferreds */
     bool peer_listens; /* peers */
+    bool peer_eof;     /* peers: some `expect eof` names it, so it is half-close
+                        * aware (it gets read_connection_lost) */
     int line, col;     /* declaration */
 } scn_entity;
 
@@ -90,6 +92,7 @@ typedef enum scn_kind {
     SCN_S_SEND,
     SCN_S_CLOSE,
     SCN_S_ABORT,
+    SCN_S_SHUTDOWN, /* a peer shuts its write side (half-close) */
     SCN_S_STOP, /* listener stops listening */
     /* time */
     SCN_S_ADVANCE,
@@ -138,6 +141,7 @@ typedef enum scn_ekind {
     SCN_E_PENDING,
     SCN_E_VALUES, /* gather */
     SCN_E_LIST,   /* list */
+    SCN_E_EOF,    /* a peer: the other end shut its write side */
 } scn_ekind;
 
 /* One entry of `expect list`: ok VALUE, fail TYPE or unfired. */

@@ -318,17 +318,60 @@ static void test_peer_statements(void **state)
     BAD_AFTER("p expect open within 1s\n", "t.scn:2:15: 'open' is checked at once and takes no deadline");
     BAD_AFTER("p expect value 5\n",
               "t.scn:2:10: cannot expect 'value' of a peer (a string, bytes, line, prefix, match, "
-              "nothing, connected, closed, connect-failed, open)");
+              "nothing, connected, closed, connect-failed, open, eof)");
     BAD_AFTER("p expect line within 1s\n",
               "t.scn:2:15: expected the expected bytes (a quoted string), got 'within'");
     BAD_AFTER("p send 5\n", "t.scn:2:8: expected the bytes to send (a quoted string), got '5'");
     BAD_AFTER("p fire\n",
-              "t.scn:2:3: expected send, close, abort or expect after peer 'p', got 'fire'");
+              "t.scn:2:3: expected send, shutdown, close, abort or expect after peer 'p', got 'fire'");
     BAD_AFTER("p expect \"x\" within\n",
               "t.scn:2:20: expected a duration such as 250ms, got end of line");
     BAD_AFTER("p close now\n", "t.scn:2:9: unexpected 'now' after the statement");
+    BAD_AFTER("p shutdown now\n", "t.scn:2:12: unexpected 'now' after the statement");
+    BAD_AFTER("p shutdown \"x\"\n", "t.scn:2:12: unexpected a string after the statement");
+    BAD_AFTER("p expect eof \"x\"\n", "t.scn:2:14: unexpected a string after the statement");
+    BAD_AFTER("p expect eof within\n", "t.scn:2:20: expected a duration such as 250ms, got end of line");
+    BAD_AFTER("p expect eof with ConnectionDone\n", "t.scn:2:14: unexpected 'with' after the statement");
+    BAD_AFTER("client c echo connects to localhost:1\nc shutdown\n",
+              "t.scn:3:3: expected close, abort or expect after client 'c', got 'shutdown'");
+    BAD_AFTER("client c echo connects to localhost:1\nc expect eof within 1s\n",
+              "t.scn:3:10: cannot expect 'eof' of a client (connected, closed, connect-failed, open)");
+    BAD_AFTER("deferred d\nd expect eof\n",
+              "t.scn:3:10: cannot expect 'eof' of a Deferred (value, succeeded, failure, fired, "
+              "pending, values, list)");
     BAD_AFTER("p expect closed with \"x\"\n", "t.scn:2:22: expected a reason type, got a string");
 #undef BAD_AFTER
+}
+
+/* Half-close: `P shutdown` and `P expect eof`; a peer is half-close aware
+ * exactly when some `expect eof` names it. */
+static void test_half_close(void **state)
+{
+    (void)state;
+    weft_scenario *sc = ok("peer p connects to localhost:1\npeer q connects to localhost:1\n"
+                           "p shutdown\nq expect eof within 1s\nat 2s: q shutdown\nq expect eof\n");
+    assert_int_equal(stmt(sc, 2)->kind, SCN_S_SHUTDOWN);
+    assert_int_equal(stmt(sc, 2)->subj, stmt(sc, 0)->subj);
+    assert_int_equal(stmt(sc, 3)->kind, SCN_S_EXPECT);
+    assert_int_equal(stmt(sc, 3)->ekind, SCN_E_EOF);
+    assert_true(stmt(sc, 3)->has_within);
+    assert_int_equal(stmt(sc, 3)->within_ns, WEFT_NS_PER_S);
+    assert_int_equal(stmt(sc, 4)->kind, SCN_S_SHUTDOWN);
+    assert_int_equal(stmt(sc, 4)->timing, SCN_T_AT);
+    assert_false(stmt(sc, 5)->has_within);
+    assert_false(sc->ents[stmt(sc, 0)->subj].peer_eof); /* p shuts down, never expects eof */
+    assert_true(sc->ents[stmt(sc, 1)->subj].peer_eof);
+    weft_scenario_free(sc);
+    /* A peer, a client and a Deferred may be called shutdown or eof. */
+    sc = ok("peer shutdown connects to localhost:1\npeer eof connects to localhost:1\n"
+            "shutdown shutdown\neof expect eof within 1s\n");
+    assert_int_equal(stmt(sc, 2)->kind, SCN_S_SHUTDOWN);
+    assert_int_equal(stmt(sc, 3)->ekind, SCN_E_EOF);
+    weft_scenario_free(sc);
+    bad("peer p connects to localhost:1\np shutdown\np shutdown x\n",
+        "t.scn:3:12: unexpected 'x' after the statement");
+    bad("host h\nh shutdown\n",
+        "t.scn:2:1: 'h' is a host: a statement cannot start with it (use crash, restart, partition...)");
 }
 
 static void test_client_and_listener(void **state)
@@ -977,6 +1020,7 @@ int main(void)
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_world),
         cmocka_unit_test(test_peer_statements),
+        cmocka_unit_test(test_half_close),
         cmocka_unit_test(test_client_and_listener),
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_faults),

@@ -123,6 +123,75 @@ static weft_protocol *probe_build(weft_factory *f, const weft_address *a)
     return &l->base;
 }
 
+/* "half-writer": writes "bye\n" and shuts its write side at once; closes
+ * when it hears anything back (so a peer's write after the half-close shows).
+ * Not half-close aware. */
+static void hw_made(weft_protocol *p)
+{
+    weft_transport_write(p->transport, "bye\n", 4);
+    weft_transport_lose_write_connection(p->transport);
+}
+
+static void hw_data(weft_protocol *p, const uint8_t *d, size_t n)
+{
+    (void)d;
+    (void)n;
+    weft_transport_lose_connection(p->transport);
+}
+
+static const weft_protocol_ops hw_ops = {
+    .connection_made = hw_made,
+    .data_received = hw_data,
+    .connection_lost = late_lost,
+    .destroy = late_destroy,
+};
+
+static weft_protocol *hw_build(weft_factory *f, const weft_address *a)
+{
+    (void)f;
+    (void)a;
+    late *l = calloc(1, sizeof *l);
+    l->base.ops = &hw_ops;
+    return &l->base;
+}
+
+/* "half-reader": half-close aware; counts what it reads and, when the other
+ * end shuts its write side, answers "eof after N bytes\n" and closes. */
+typedef struct half_reader {
+    weft_protocol base;
+    size_t got_bytes;
+} half_reader;
+
+static void hr_data(weft_protocol *p, const uint8_t *d, size_t n)
+{
+    (void)d;
+    ((half_reader *)p)->got_bytes += n;
+}
+
+static void hr_read_lost(weft_protocol *p)
+{
+    char line[64];
+    int n = snprintf(line, sizeof line, "eof after %zu bytes\n", ((half_reader *)p)->got_bytes);
+    weft_transport_write(p->transport, line, (size_t)n);
+    weft_transport_lose_connection(p->transport);
+}
+
+static const weft_protocol_ops hr_ops = {
+    .data_received = hr_data,
+    .connection_lost = late_lost,
+    .read_connection_lost = hr_read_lost,
+    .destroy = late_destroy,
+};
+
+static weft_protocol *hr_build(weft_factory *f, const weft_address *a)
+{
+    (void)f;
+    (void)a;
+    half_reader *h = calloc(1, sizeof *h);
+    h->base.ops = &hr_ops;
+    return &h->base;
+}
+
 static weft_factory *make_test_factory(weft_reactor *r, const char *args, void *ctx, char *err,
                                        size_t errlen)
 {
@@ -220,6 +289,10 @@ static int setup(void **state)
                                (void *)(uintptr_t)spin_build);
     weft_registry_add_protocol(reg, "prober", make_test_factory, destroy_test_factory,
                                (void *)(uintptr_t)probe_build);
+    weft_registry_add_protocol(reg, "half-writer", make_test_factory, destroy_test_factory,
+                               (void *)(uintptr_t)hw_build);
+    weft_registry_add_protocol(reg, "half-reader", make_test_factory, destroy_test_factory,
+                               (void *)(uintptr_t)hr_build);
     weft_registry_add_action(reg, "test.value", act_value, NULL);
     weft_registry_add_action(reg, "test.fail", act_fail, NULL);
     weft_registry_add_action(reg, "test.world", act_world, NULL);
@@ -433,6 +506,105 @@ static void test_listening_peers_share_an_address(void **state)
            "peer s2 listens on b:5\nclient c1 echo connects to b:5 from a\n"
            "s2 expect connected within 1s\ns2 close\nc1 expect closed within 1s\n"
            "s2 expect closed within 1s\n");
+}
+
+/* `P shutdown`: the code under test sees the half-close as the network
+ * shows it (read_connection_lost when half-close aware, else ConnectionDone). */
+#define HALF(proto) "network latency 1ms..5ms\nlisten " proto " on localhost:7\n" \
+                    "peer p connects to localhost:7\np expect connected within 1s\n"
+/* ...HALF ends at line 4. */
+static void test_peer_shutdown(void **state)
+{
+    (void)state;
+    /* A half-close-aware server reads to the end, answers, closes. */
+    passes(HALF("half-reader") "p send \"abc\"\np shutdown\n"
+                               "p expect line \"eof after 3 bytes\" within 1s\n"
+                               "p expect closed with ConnectionDone within 1s\n");
+    /* It saw every byte written before the shutdown, none after. */
+    fails_with(HALF("half-reader") "p send \"abc\"\np shutdown\n"
+                                   "p expect line \"eof after 4 bytes\" within 1s\n",
+               "t.scn:7: p: expected line \"eof after 4 bytes\" within 1s, got line "
+               "\"eof after 3 bytes\"");
+    /* A server that is not half-close aware ends with ConnectionDone after
+     * what it had written (echo sends the bytes back first). */
+    passes(HALF("echo") "p send \"abc\"\np shutdown\np expect \"abc\" within 1s\n"
+                        "p expect closed with ConnectionDone within 1s\n");
+    /* The peer's write side is shut: no more sends, no second shutdown. */
+    fails_with(HALF("echo") "p shutdown\np send \"x\"\n",
+               "t.scn:6: p send: write after close (WEFT_ECLOSED)");
+    /* A second shutdown is a no-op, as on the transport. */
+    passes(HALF("half-reader") "p shutdown\np shutdown\n"
+                               "p expect line \"eof after 0 bytes\" within 1s\n"
+                               "p expect closed with ConnectionDone within 1s\n");
+    passes(HALF("echo") "p close\np shutdown\np expect closed with ConnectionDone within 1s\n");
+    fails_with(ECHO0 "p shutdown\n", "t.scn:4: p shutdown: not connected (still connecting)");
+    fails_with("peer p connects to localhost:9\np expect connect-failed within 1s\np shutdown\n",
+               "t.scn:3: p shutdown: not connected (connect failed)");
+    /* Scheduled like any statement. */
+    passes(HALF("half-reader") "after 100ms: p shutdown\np expect nothing within 50ms\n"
+                               "p expect line \"eof after 0 bytes\" within 1s\n"
+                               "p expect closed with ConnectionDone within 1s\n");
+}
+
+/* `P expect eof`: the other end shut its write side; the peer may still
+ * write. Only a peer some `expect eof` names is half-close aware. */
+static void test_peer_eof(void **state)
+{
+    (void)state;
+    /* The connection stays open for the peer to write; the other end has
+     * closed its side already, so the peer ends with its own close. */
+    passes(HALF("half-writer") "p expect line \"bye\" within 1s\np expect eof within 1s\n"
+                               "p expect open\np send \"more\"\np close\n"
+                               "p expect closed with ConnectionDone within 1s\n");
+    /* The bytes written after the eof arrive: the half-writer closes on
+     * them (a registry client, so its close shows). */
+#define HALFC "host a b\nnetwork latency 1ms\npeer s listens on b:5\n"                    \
+              "client c half-writer connects to b:5 from a\ns expect line \"bye\" within 1s\n" \
+              "s expect eof within 1s\n"
+    passes(HALFC "s send \"ok\"\nc expect closed within 1s\ns close\n"
+                 "s expect closed with ConnectionDone within 1s\n");
+    fails_with(HALFC "c expect closed within 1s\n",
+               "t.scn:7: c: expected closed within 1s, got connected after 1s");
+#undef HALFC
+    /* eof is independent of the bytes before it; data expectations after it
+     * fail at once instead of waiting for bytes that cannot come. */
+    fails_with(HALF("half-writer") "p expect eof within 1s\np expect line \"bye\"\n"
+                                   "p expect \"more\" within 10s\n",
+               "t.scn:7: p: expected \"more\" within 10s, got nothing and the other end shut its "
+               "write side");
+    fails_with(HALF("half-writer") "p expect eof within 1s\np expect line \"bye!\" within 10s\n",
+               "t.scn:6: p: expected line \"bye!\" within 10s, got line \"bye\"");
+    fails_with(HALF("half-writer") "p expect eof within 1s\np expect \"bye\\nx\" within 10s\n",
+               "t.scn:6: p: expected \"bye\\nx\" within 10s, got \"bye\\n\" and the other end "
+               "shut its write side");
+    /* Both sides shut: the connection ends. */
+    passes(HALF("half-writer") "p expect eof within 1s\np shutdown\np expect line \"bye\"\n"
+                               "p expect closed with ConnectionDone within 1s\n");
+    /* The other end's full close sends the same end of stream: an aware
+     * peer sees the eof and closes its side itself (Twisted's
+     * readConnectionLost)... */
+    passes("listen hello on localhost:2000\npeer v connects to localhost:2000\n"
+           "v expect \"Hello Twisted\" within 1s\nv expect eof within 1s\nv close\n"
+           "v expect closed with ConnectionDone within 1s\n");
+    /* ...but a connection lost without one is no eof. */
+    fails_with("host a b\nlisten echo on b:7\npeer p connects to b:7 from a\n"
+               "p expect connected within 1s\nreset a b\np expect eof within 1s\n",
+               "t.scn:6: p: expected eof within 1s, got closed with ConnectionLost");
+    fails_with(HALF("echo") "p abort\np expect eof within 1s\n",
+               "t.scn:6: p: expected eof within 1s, got closed with ConnectionAborted");
+    fails_with(HALF("echo") "p expect eof within 100ms\n",
+               "t.scn:5: p: expected eof within 100ms, got connected after 100ms");
+    fails_with(HALF("echo") "p expect eof\n", "t.scn:5: p: expected eof, got connected");
+    fails_with("peer p connects to localhost:9\np expect eof within 1s\n",
+               "t.scn:2: p: expected eof within 1s, got connect failed with ConnectionRefused");
+    /* An aware peer left half-open is still connected at the end. */
+    fails_including(HALF("half-writer") "p expect line \"bye\" within 1s\np expect eof within 1s\n",
+                    "t.scn:3: liveness: peer p is still connected at the end (close it, or "
+                    "declare it with `p expect open`)");
+    /* A peer with no `expect eof` is not half-close aware: the half-close
+     * ends its connection (ConnectionDone), as before. */
+    passes(HALF("half-writer") "p expect line \"bye\" within 1s\n"
+                               "p expect closed with ConnectionDone within 1s\n");
 }
 
 static void test_peer_misuse(void **state)
@@ -1046,6 +1218,8 @@ int main(void)
         cmocka_unit_test(test_nothing),
         cmocka_unit_test(test_connection_states),
         cmocka_unit_test(test_listening_peers_share_an_address),
+        cmocka_unit_test(test_peer_shutdown),
+        cmocka_unit_test(test_peer_eof),
         cmocka_unit_test(test_peer_misuse),
         cmocka_unit_test(test_deferred_values),
         cmocka_unit_test(test_deferred_failures),
