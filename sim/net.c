@@ -500,6 +500,20 @@ static void pipe_release(net_pipe *p)
 
 static void pipe_fire(void *ctx);
 
+/* A delivery event's context: the sending side with its index in the low
+ * bit (a side is pointer-aligned), so the far cache hint knows where the
+ * connection starts without reading it. */
+static void *deliver_ctx(net_side *s)
+{
+    return (void *)((uintptr_t)s | s->idx);
+}
+
+static net_side *deliver_side(const void *ctx)
+{
+    return (net_side *)((uintptr_t)ctx & ~(uintptr_t)1);
+}
+_Static_assert(_Alignof(net_side) >= 2, "the side index needs a free low bit");
+
 /* Schedule the delivery of the head of s's outgoing pipe, if none is. */
 static void pipe_schedule(net_side *s)
 {
@@ -555,7 +569,8 @@ static void pipe_schedule(net_side *s)
         due = now;
     p->last_due_ns = due;
     p->ev_bytes = (uint32_t)bytes;
-    p->ev = weft__sim_schedule(n->sim, due, peer_of(s)->host, "net.deliver", pipe_fire, s);
+    p->ev = weft__sim_schedule(n->sim, due, peer_of(s)->host, "net.deliver", pipe_fire,
+                               deliver_ctx(s));
     /* Out of memory: the pipe waits; the next write, heal or resume retries. */
 }
 
@@ -800,25 +815,26 @@ static void fin_arrived(net_side *r)
     side_lose(r, WEFT_REASON_DONE, "connection closed by peer");
 }
 
-/* Cache hint for a delivery (weft__sim_label_prefetch). Far: the lines
- * around the sending side, which cover the whole connection whichever side
- * it is (integer arithmetic: the range may reach past the connection, which a
- * prefetch tolerates and pointer arithmetic would not). Near: the receiving
- * protocol, through the peer side loaded by the far hint, and the bytes. */
+/* Cache hint for a delivery (weft__sim_label_prefetch). Far: the lines of
+ * the connection up to its addresses (which a delivery does not read), found
+ * from the context's side index without reading memory (integer arithmetic).
+ * Near: the receiving protocol, through the peer side loaded by the far hint,
+ * and the bytes when they are in a heap buffer. */
 static void pipe_prefetch(const void *ctx, bool near)
 {
 #if defined(__GNUC__)
+    const net_side *s = deliver_side(ctx);
+    uintptr_t idx = (uintptr_t)ctx & 1u;
     if (near) {
-        const net_side *s = ctx;
-        const net_side *r = &s->conn->side[1 - s->idx];
+        const net_side *r = idx ? s - 1 : s + 1;
         __builtin_prefetch(r->proto);
-        if (s->out.buf)
+        if (s->out.buf && s->out.buf != s->out.inl)
             __builtin_prefetch(s->out.buf + s->out.head); /* the bytes */
         return;
     }
-    uintptr_t p = (uintptr_t)ctx;
-    uintptr_t lo = p - sizeof(net_side) - offsetof(net_conn, side);
-    for (uintptr_t a = lo; a < p + 2 * sizeof(net_side); a += 64)
+    uintptr_t c = (uintptr_t)s - offsetof(net_conn, side) - idx * sizeof(net_side);
+    uintptr_t end = c + offsetof(net_conn, addr);
+    for (uintptr_t a = c & ~(uintptr_t)63; a < end; a += 64)
         __builtin_prefetch((const void *)a);
 #else
     (void)ctx, (void)near;
@@ -828,7 +844,7 @@ static void pipe_prefetch(const void *ctx, bool near)
 /* The delivery event of s's outgoing pipe: runs on the peer's host. */
 static void pipe_fire(void *ctx)
 {
-    net_side *s = ctx;
+    net_side *s = deliver_side(ctx);
     net_conn *c = s->conn;
     weft_simnet *n = c->n;
     net_side *r = peer_of(s);
