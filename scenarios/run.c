@@ -9,7 +9,12 @@
  * (concurrent events are ordered by the choice source, never by the runner).
  *
  * The world: scripted peers are small protocols of this file that buffer
- * what they receive; protocols from the registry are wrapped in a proxy
+ * what they receive. Each listening peer plays one connection: the first
+ * peer listening on an address opens the listener, later peers on that
+ * address join its line, and connections go to the peers in declaration
+ * order (then the factory refuses them). A peer is half-close aware only
+ * when some `expect eof` names it, so every other peer answers a FIN as
+ * before. Protocols from the registry are wrapped in a proxy
  * protocol and a proxy transport, which let the runner see their connections
  * open and close and catch a write the transport refused with WEFT_ECLOSED
  * (a write after close). Deferred handlers come from a fixed menu and run in
