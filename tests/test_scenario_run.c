@@ -192,6 +192,62 @@ static weft_protocol *hr_build(weft_factory *f, const weft_address *a)
     return &h->base;
 }
 
+/* "reconnector": a client behind weft_reconnecting (one retry, no jitter):
+ * each connection writes "hello N\n", N counting connections from 1. */
+typedef struct reconnector {
+    weft_reconnecting rc; /* first: its factory is what the runner connects */
+    weft_factory inner;
+    int connections;
+} reconnector;
+
+static void rcn_made(weft_protocol *p)
+{
+    reconnector *x = (reconnector *)p->factory; /* rc.factory is its first member */
+    char line[32];
+    int n = snprintf(line, sizeof line, "hello %d\n", ++x->connections);
+    weft_transport_write(p->transport, line, (size_t)n);
+}
+
+static const weft_protocol_ops rcn_ops = {
+    .connection_made = rcn_made,
+    .data_received = late_data,
+    .connection_lost = late_lost,
+    .destroy = late_destroy,
+};
+
+static weft_protocol *rcn_build(weft_factory *f, const weft_address *a)
+{
+    (void)f;
+    (void)a;
+    late *l = calloc(1, sizeof *l);
+    l->base.ops = &rcn_ops;
+    return &l->base;
+}
+
+static weft_factory *make_reconnector(weft_reactor *r, const char *args, void *ctx, char *err,
+                                      size_t errlen)
+{
+    (void)args;
+    (void)ctx;
+    (void)err;
+    (void)errlen;
+    reconnector *x = calloc(1, sizeof *x);
+    x->inner.build_protocol = rcn_build;
+    x->inner.ctx = x;
+    weft_reconnecting_init(&x->rc, r, &x->inner);
+    x->rc.initial_delay_ns = 100 * WEFT_NS_PER_MS;
+    x->rc.jitter = 0;
+    x->rc.max_retries = 1;
+    weft_reconnecting_reset_delay(&x->rc);
+    return &x->rc.factory;
+}
+
+static void destroy_reconnector(weft_factory *f, void *ctx)
+{
+    (void)ctx;
+    free((reconnector *)f);
+}
+
 static weft_factory *make_test_factory(weft_reactor *r, const char *args, void *ctx, char *err,
                                        size_t errlen)
 {
@@ -293,6 +349,7 @@ static int setup(void **state)
                                (void *)(uintptr_t)hw_build);
     weft_registry_add_protocol(reg, "half-reader", make_test_factory, destroy_test_factory,
                                (void *)(uintptr_t)hr_build);
+    weft_registry_add_protocol(reg, "reconnector", make_reconnector, destroy_reconnector, NULL);
     weft_registry_add_action(reg, "test.value", act_value, NULL);
     weft_registry_add_action(reg, "test.fail", act_fail, NULL);
     weft_registry_add_action(reg, "test.world", act_world, NULL);
@@ -488,6 +545,15 @@ static void test_listening_peers_share_an_address(void **state)
     fails_with("host a b\npeer s1 listens on b:5\npeer s2 listens on b:5\n"
                "client c1 echo connects to b:5 from a\ns2 expect connected within 1s\n",
                "t.scn:5: s2: expected connected within 1s, got not connecting after 1s");
+    /* A reconnecting client: each connection goes to the next peer. */
+#define RECON "host a b\nnetwork latency 1ms\npeer s1 listens on b:5\npeer s2 listens on b:5\n" \
+              "client c reconnector connects to b:5 from a\ns1 expect line \"hello 1\" within 1s\n" \
+              "s1 close\ns1 expect closed within 1s\n"
+    passes(RECON "s2 expect line \"hello 2\" within 1s\ns2 close\ns2 expect closed within 1s\n"
+                 "c expect closed with ConnectionDone within 1s\n");
+    fails_with(RECON "s1 expect connected within 1s\ns2 expect line \"hello 1\" within 1s\n",
+               "t.scn:10: s2: expected line \"hello 1\" within 1s, got line \"hello 2\"");
+#undef RECON
     /* One peer alone still plays one connection. */
     passes("host a b\nnetwork latency 1ms\npeer s1 listens on b:5\n"
            "client c1 echo connects to b:5 from a\nadvance 100ms\n"
